@@ -1,0 +1,59 @@
+"""Typed configuration of the components, passed to them through `custom_config`."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Optional
+
+TFDS_DATASET = "cats_vs_dogs"
+SAMPLE_ARCHIVE_NAME = "kagglecatsanddogs_5340.zip"
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Where the images come from and how they are split."""
+
+    # "tfds": TFDS's cats_vs_dogs builder (download, or `archive` as manual_dir source);
+    # "folder": a folder with exactly two class sub-folders.
+    source: str = "tfds"
+    # Local kagglecatsanddogs_5340.zip; None downloads it (tfds source only).
+    archive: Optional[str] = None
+    # Folder with two class sub-folders (folder source only).
+    folder: Optional[str] = None
+    # TFDS data dir; None uses TFDS's default (~/tensorflow_datasets).
+    tfds_data_dir: Optional[str] = None
+    train_split: str = "train[:40%]"
+    eval_split: str = "train[40%:50%]"
+    test_split: str = "train[50%:60%]"
+    # Verify the real archive's size and sha256 before preparing.
+    validate_checksum: bool = False
+
+
+@dataclasses.dataclass
+class TrainerConfig:
+    """The recipe's model and its two training phases."""
+
+    base: str = "xception"  # keras.applications base: xception, mobilenet_v3_small, efficientnet_b0
+    # "imagenet" (Keras download and cache), a weights file path or URI (gs://...), or "none".
+    weights: str = "imagenet"
+    image_size: int = 150
+    batch_size: int = 32
+    phase1_epochs: int = 20
+    phase1_learning_rate: float = 1e-3
+    phase2_epochs: int = 10
+    phase2_learning_rate: float = 1e-5
+    # 0 unfreezes the whole base in phase 2; N > 0 only its top N layers.
+    fine_tune_top_layers: int = 0
+    dropout: float = 0.2
+    mixed_precision: bool = False  # GPUs only; the logit stays float32
+    gpus: int = 0  # GPU resource request for the Trainer on Kubeflow
+    seed: int = 1337
+
+    def to_custom_config(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_custom_config(cls, custom_config: Optional[dict[str, Any]]) -> "TrainerConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in (custom_config or {}).items() if k in known}
+        return cls(**values)

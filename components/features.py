@@ -1,0 +1,25 @@
+"""The one source of feature keys and label names.
+
+Used by the ExampleGen (what it writes), preprocessing_fn, the model, the eval config and
+the serving signatures.
+"""
+
+# Raw tf.Example features written by the ExampleGen.
+IMAGE_KEY = "image"  # encoded image bytes (JPEG in the real archive)
+LABEL_KEY = "label"  # int64: 0 cat, 1 dog
+FILENAME_KEY = "image/filename"
+
+# Class names by label index, as TFDS's cats_vs_dogs defines them.
+LABEL_NAMES = ("cat", "dog")
+
+# Transformed features written by Transform and read by the Trainer.
+TRANSFORMED_IMAGE_KEY = "image_xf"  # uint8 [height, width, 3], values 0..255
+TRANSFORMED_LABEL_KEY = "label_xf"  # int64
+
+# Serving contract.
+SERVING_INPUT_KEY = "image_bytes"  # string batch of raw image bytes
+PROBABILITY_KEY = "probability"  # float32 sigmoid(logit): probability of "dog"
+PREDICTED_LABEL_KEY = "label"  # string "cat" or "dog"
+LOGIT_KEY = "logit"
+# Signature over serialized tf.Example that TFMA calls; returns PROBABILITY_KEY.
+EXAMPLES_SIGNATURE = "from_examples"
