@@ -1,0 +1,79 @@
+"""Command line: `python -m pipeline run ...`.
+
+Exit status of `run`: 0 a model was pushed, 3 the run finished but the model was not blessed
+(nothing pushed), 1 the run failed, 2 a usage error.
+"""
+
+import argparse
+import sys
+from typing import Optional
+
+from pipeline import config as config_lib
+
+EXIT_PUSHED, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_BLESSED = 0, 1, 2, 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the whole pipeline locally (LocalDagRunner on Beam)")
+    add_config_arguments(run)
+    run.add_argument("--pipeline-root", help="where artifacts and ML Metadata go (default outputs/<pipeline>)")
+    run.add_argument("--serving-dir", help="the Pusher's base folder (default serving_model/)")
+    run.add_argument("--archive", help="a local kagglecatsanddogs_5340.zip instead of downloading (full profile)")
+    run.add_argument("--summary-json", help="also write the run summary as JSON to this file")
+    return parser
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", default="demo", help=f"named config: {', '.join(sorted(config_lib.PROFILES))}")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config field, e.g. trainer.phase2_epochs=3 (repeatable)")
+    parser.add_argument("--beam-arg", dest="beam_args", action="append", default=[], metavar="ARG",
+                        help="extra Beam pipeline argument, passed through unchanged (repeatable)")
+
+
+def load_config(args: argparse.Namespace) -> config_lib.PipelineConfig:
+    config = config_lib.load_profile(args.profile)
+    config_lib.apply_overrides(config, args.overrides)
+    if getattr(args, "pipeline_root", None):
+        config.pipeline_root = args.pipeline_root
+    if getattr(args, "serving_dir", None):
+        config.serving_dir = args.serving_dir
+    if getattr(args, "archive", None):
+        config.data.archive = args.archive
+        config.sample.enabled = False
+    return config
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from pipeline import local_runner
+
+    config = load_config(args)
+    print(f"[pipeline] profile {config.profile}: {config.pipeline_name}, root {config.resolved_pipeline_root}",
+          flush=True)
+    try:
+        summary = local_runner.run(config, args.beam_args)
+    except local_runner.PipelineFailed as failure:
+        print(f"[pipeline] FAILED: {failure}", file=sys.stderr)
+        return EXIT_FAILED
+    print(summary.render(), flush=True)
+    if args.summary_json:
+        with open(args.summary_json, "w") as out:
+            out.write(summary.to_json())
+    if summary.pushed_model_dir:
+        return EXIT_PUSHED
+    return EXIT_NOT_BLESSED if not summary.blessed else EXIT_FAILED
+
+
+COMMANDS = {"run": command_run}
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except config_lib.ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE

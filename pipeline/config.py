@@ -1,0 +1,162 @@
+"""The pipeline's one typed configuration, its named profiles and `--set` overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from typing import Any, Optional
+
+from components.config import SAMPLE_ARCHIVE_NAME, DataConfig, TrainerConfig
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_SAMPLE_ARCHIVE = os.path.join(REPO_ROOT, "data", "generated", SAMPLE_ARCHIVE_NAME)
+
+
+class ConfigError(ValueError):
+    """A bad profile name, override key or value; the message says what to use instead."""
+
+
+@dataclasses.dataclass
+class EvaluatorConfig:
+    # Blessing needs binary accuracy on the test split at least this...
+    accuracy_bar: float = 0.95
+    # ...and no lower than the latest blessed model's minus this tolerance.
+    max_accuracy_drop: float = 0.0
+
+
+@dataclasses.dataclass
+class SampleConfig:
+    """The generated sample archive (demo profile); generated on first use when enabled."""
+
+    enabled: bool = False
+    images_per_class: int = 300
+
+
+@dataclasses.dataclass
+class PipelineConfig:
+    profile: str
+    pipeline_name: str = "cats-vs-dogs"
+    model_name: str = "cats_vs_dogs"
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    sample: SampleConfig = dataclasses.field(default_factory=SampleConfig)
+    trainer: TrainerConfig = dataclasses.field(default_factory=TrainerConfig)
+    evaluator: EvaluatorConfig = dataclasses.field(default_factory=EvaluatorConfig)
+    # Where TFX writes artifacts and ML Metadata; None: outputs/<pipeline_name> in the checkout.
+    pipeline_root: Optional[str] = None
+    # Pusher's base folder: models land in <serving_dir>/<model_name>/<version>/.
+    serving_dir: str = os.path.join(REPO_ROOT, "serving_model")
+    # Beam DirectRunner worker processes; 0 means one per CPU core.
+    beam_workers: int = 0
+
+    @property
+    def resolved_pipeline_root(self) -> str:
+        return os.path.abspath(self.pipeline_root or os.path.join(REPO_ROOT, "outputs", self.pipeline_name))
+
+    @property
+    def metadata_path(self) -> str:
+        return os.path.join(self.resolved_pipeline_root, "metadata", "metadata.sqlite")
+
+    @property
+    def model_serving_dir(self) -> str:
+        return os.path.join(os.path.abspath(self.serving_dir), self.model_name)
+
+
+def full_profile() -> PipelineConfig:
+    """The recipe: TFDS cats_vs_dogs, Xception on ImageNet, 150x150, batch 32, 20 + 10 epochs."""
+    return PipelineConfig(profile="full")
+
+
+def demo_profile() -> PipelineConfig:
+    """A few minutes on a 2-core CPU: the generated sample, a small randomly initialised base."""
+    return PipelineConfig(
+        profile="demo",
+        pipeline_name="cats-vs-dogs-demo",
+        data=DataConfig(archive=DEFAULT_SAMPLE_ARCHIVE),
+        sample=SampleConfig(enabled=True),
+        trainer=TrainerConfig(
+            base="mobilenet_v3_small",
+            weights="none",
+            image_size=96,
+            phase1_epochs=4,
+            phase2_epochs=2,
+            phase2_learning_rate=1e-4,
+        ),
+        evaluator=EvaluatorConfig(accuracy_bar=0.7),
+    )
+
+
+PROFILES = {"full": full_profile, "demo": demo_profile}
+
+
+def load_profile(name: str) -> PipelineConfig:
+    if name not in PROFILES:
+        raise ConfigError(f"unknown profile '{name}': choose one of {', '.join(sorted(PROFILES))}")
+    return PROFILES[name]()
+
+
+def apply_overrides(config: PipelineConfig, assignments: list[str]) -> PipelineConfig:
+    """Applies `section.field=value` (or `field=value`) assignments, type-checked per field."""
+    for assignment in assignments:
+        key, sep, raw = assignment.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set '{assignment}': expected KEY=VALUE, e.g. trainer.phase2_epochs=3")
+        target, field_name = _resolve_field(config, key.strip())
+        field_type = typing.get_type_hints(type(target))[field_name]
+        setattr(target, field_name, _parse_value(key, raw.strip(), field_type))
+    return config
+
+
+def available_keys(config: PipelineConfig) -> list[str]:
+    keys = []
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if dataclasses.is_dataclass(value):
+            keys.extend(f"{field.name}.{sub.name}" for sub in dataclasses.fields(value))
+        elif field.name != "profile":
+            keys.append(field.name)
+    return keys
+
+
+def _resolve_field(config: PipelineConfig, key: str) -> tuple[Any, str]:
+    parts = key.split(".")
+    target: Any = config
+    for part in parts[:-1]:
+        target = getattr(target, part, None) if dataclasses.is_dataclass(target) else None
+    if (
+        len(parts) > 2
+        or not dataclasses.is_dataclass(target)
+        or parts[-1] not in {f.name for f in dataclasses.fields(target)}
+        or dataclasses.is_dataclass(getattr(target, parts[-1]))
+        or key == "profile"
+    ):
+        raise ConfigError(f"unknown config key '{key}'; known keys: {', '.join(available_keys(config))}")
+    return target, parts[-1]
+
+
+def _parse_value(key: str, raw: str, field_type: Any) -> Any:
+    optional = type(None) in typing.get_args(field_type)
+    base_types = [t for t in typing.get_args(field_type) if t is not type(None)] or [field_type]
+    base = base_types[0]
+    if optional and raw.lower() in ("none", "null", ""):
+        return None
+    try:
+        if base is bool:
+            lowered = raw.lower()
+            if lowered in ("true", "yes", "1", "on"):
+                return True
+            if lowered in ("false", "no", "0", "off"):
+                return False
+            raise ValueError
+        if base is int:
+            return int(raw)
+        if base is float:
+            return float(raw)
+        if base is str:
+            return raw
+    except ValueError:
+        pass
+    else:
+        raise ConfigError(f"config key '{key}' has unsupported type {field_type}")
+    expected = {bool: "true or false", int: "an integer", float: "a number"}[base]
+    raise ConfigError(f"--set {key}={raw}: expected {expected}" + (" or none" if optional else ""))

@@ -1,0 +1,62 @@
+"""Runs the pipeline on this machine: LocalDagRunner, ML Metadata in SQLite, Beam DirectRunner."""
+
+import os
+import time
+from typing import Optional
+
+from tfx import v1 as tfx
+
+from pipeline import preflight, report
+from pipeline.config import PipelineConfig
+from pipeline.pipeline import create_pipeline
+from pipeline.progress import ComponentProgress
+
+
+def beam_args(config: PipelineConfig, extra: Optional[list[str]] = None) -> list[str]:
+    """DirectRunner in multi-processing mode, one worker per core; `extra` comes last and wins."""
+    workers = config.beam_workers or os.cpu_count() or 1
+    return ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}", *(extra or [])]
+
+
+def prepare_inputs(config: PipelineConfig) -> None:
+    """Generates the sample archive on first use and gives it a TFDS data dir of its own."""
+    if not config.sample.enabled:
+        return
+    from data.sample_archive import ensure_sample_archive
+
+    ensure_sample_archive(config.data.archive, images_per_class=config.sample.images_per_class)
+    if config.data.tfds_data_dir is None:
+        config.data.tfds_data_dir = os.path.join(
+            config.resolved_pipeline_root, "tfds", f"sample-{config.sample.images_per_class}"
+        )
+
+
+def run(config: PipelineConfig, extra_beam_args: Optional[list[str]] = None) -> report.RunReport:
+    preflight.run_all(config)
+    prepare_inputs(config)
+    metadata_dir = os.path.dirname(config.metadata_path)
+    os.makedirs(metadata_dir, exist_ok=True)
+    pipeline = create_pipeline(
+        config,
+        beam_pipeline_args=beam_args(config, extra_beam_args),
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            config.metadata_path
+        ),
+    )
+    order = [component.id for component in pipeline.components]
+    started = time.monotonic()
+    with ComponentProgress() as progress:
+        try:
+            tfx.orchestration.LocalDagRunner().run(pipeline)
+        except Exception as error:
+            raise PipelineFailed(progress.current or "the pipeline", error) from error
+    summary = report.build_report(config.metadata_path, config.pipeline_name, config.profile,
+                                  progress.seconds, order)
+    summary.wall_seconds = round(time.monotonic() - started, 2)
+    return summary
+
+
+class PipelineFailed(RuntimeError):
+    def __init__(self, component: str, error: BaseException):
+        super().__init__(f"{component} failed: {type(error).__name__}: {error}")
+        self.component = component

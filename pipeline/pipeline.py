@@ -1,0 +1,104 @@
+"""The pipeline, wired like its diagram:
+
+ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform -> Trainer
+  -> Resolver (latest blessed model) -> Evaluator -> Pusher
+"""
+
+from typing import Optional
+
+from tfx import v1 as tfx
+from ml_metadata.proto import metadata_store_pb2
+
+from components.atomic_pusher.component import AtomicPusher
+from components.evaluation import build_eval_config
+from components.tfds_example_gen.component import TfdsExampleGen
+from pipeline.config import PipelineConfig
+
+PREPROCESSING_FN = "components.preprocessing.preprocessing_fn"
+RUN_FN = "components.trainer.run_fn"
+TRAIN_SPLIT, EVAL_SPLIT, TEST_SPLIT = "train", "eval", "test"
+
+
+def create_pipeline(
+    config: PipelineConfig,
+    beam_pipeline_args: Optional[list[str]] = None,
+    metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
+) -> tfx.dsl.Pipeline:
+    data = config.data
+    example_gen = TfdsExampleGen(
+        source=data.source,
+        archive=data.archive,
+        folder=data.folder,
+        tfds_data_dir=data.tfds_data_dir,
+        splits={TRAIN_SPLIT: data.train_split, EVAL_SPLIT: data.eval_split, TEST_SPLIT: data.test_split},
+        validate_checksum=data.validate_checksum,
+    )
+
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+
+    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
+
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        custom_config={"image_size": config.trainer.image_size},
+        # The test split is evaluated on raw examples by the Evaluator: no need to transform it.
+        splits_config=tfx.proto.SplitsConfig(analyze=[TRAIN_SPLIT], transform=[TRAIN_SPLIT, EVAL_SPLIT]),
+        disable_statistics=True,
+    )
+
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=[TRAIN_SPLIT]),
+        eval_args=tfx.proto.EvalArgs(splits=[EVAL_SPLIT]),
+        custom_config=config.trainer.to_custom_config(),
+    )
+
+    model_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=model_resolver.outputs["model"],
+        eval_config=build_eval_config(config.evaluator.accuracy_bar, config.evaluator.max_accuracy_drop),
+        example_splits=[TEST_SPLIT],
+    )
+
+    pusher = AtomicPusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.model_serving_dir)
+        ),
+    )
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=config.resolved_pipeline_root,
+        components=[
+            example_gen,
+            statistics_gen,
+            schema_gen,
+            example_validator,
+            transform,
+            trainer,
+            model_resolver,
+            evaluator,
+            pusher,
+        ],
+        enable_cache=True,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=beam_pipeline_args or [],
+    )
