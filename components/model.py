@@ -47,8 +47,8 @@ class WeightsUnavailableError(RuntimeError):
 def build_model(config: TrainerConfig) -> tuple[keras.Model, keras.Model]:
     """Returns (model, base), the base frozen as for phase 1.
 
-    The base is called with training=False so that its BatchNormalization layers stay in
-    inference mode in both phases, as the recipe requires.
+    The base runs in inference mode in both phases (see InferenceMode), so its
+    BatchNormalization statistics never move, as the recipe requires.
     """
     spec = base_spec(config.base)
     shape = (config.image_size, config.image_size, 3)
@@ -60,11 +60,30 @@ def build_model(config: TrainerConfig) -> tuple[keras.Model, keras.Model]:
         if spec.rescale is not None:
             scale, offset = spec.rescale
             x = keras.layers.Rescaling(scale=scale, offset=offset, name="rescaling")(x)
-        x = base(x, training=False)
+        x = InferenceMode(base, name="base")(x)
         x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
         x = keras.layers.Dropout(config.dropout, seed=config.seed, name="dropout")(x)
         logits = keras.layers.Dense(1, dtype="float32", name="logit")(x)
     return keras.Model(inputs, logits, name="transfer_model"), base
+
+
+class InferenceMode(keras.layers.Layer):
+    """Always calls the wrapped layer with training=False.
+
+    The recipe's `base(x, training=False)` is not enough in Keras 3: a functional model
+    overrides the training argument of its inner calls with the one fit() passes, so
+    BatchNormalization would update its statistics during fine-tuning.
+    """
+
+    def __init__(self, layer: keras.layers.Layer, **kwargs):
+        super().__init__(**kwargs)
+        self.layer = layer
+
+    def call(self, inputs):
+        return self.layer(inputs, training=False)
+
+    def compute_output_shape(self, input_shape):
+        return self.layer.compute_output_shape(input_shape)
 
 
 def data_augmentation(seed: int) -> keras.Sequential:
