@@ -1,6 +1,7 @@
 """The Evaluator's TFMA config: metrics on the held-out split and the blessing gate."""
 
-import tensorflow_model_analysis as tfma
+# TFMA 0.52 no longer re-exports its config protos at the top level.
+from tensorflow_model_analysis.proto import config_pb2 as tfma
 
 from components import features
 
@@ -34,7 +35,13 @@ def build_eval_config(accuracy_bar: float, max_accuracy_drop: float = 0.0) -> tf
             tfma.MetricsSpec(
                 metrics=[
                     tfma.MetricConfig(class_name="ExampleCount"),
-                    tfma.MetricConfig(class_name="BinaryAccuracy", threshold=accuracy_threshold),
+                    tfma.MetricConfig(
+                        class_name="BinaryAccuracy",
+                        # The gate looks at the whole split; per-label slices are reported only.
+                        per_slice_thresholds=[
+                            tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=accuracy_threshold)
+                        ],
+                    ),
                     tfma.MetricConfig(class_name="AUC"),
                     tfma.MetricConfig(class_name="Precision"),
                     tfma.MetricConfig(class_name="Recall"),

@@ -154,7 +154,7 @@ def read_metrics(evaluation_uri: str) -> tuple[dict[str, float], dict[str, dict[
         slice_key = tfma.slicer.deserialize_slice_key(record.slice_key)
         values = {}
         for kv in record.metric_keys_and_values:
-            if kv.key.HasField("is_diff") and kv.key.is_diff or kv.key.model_name == "baseline":
+            if kv.key.is_diff or kv.key.model_name == "baseline":
                 continue
             if kv.value.HasField("double_value"):
                 values[kv.key.name] = kv.value.double_value.value
