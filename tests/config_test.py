@@ -1,0 +1,75 @@
+"""Profiles and `--set` overrides: typed, checked, with errors that name the key and the fix."""
+
+import pytest
+
+from pipeline import config as config_lib
+
+
+def test_full_profile_is_the_recipe():
+    config = config_lib.load_profile("full")
+    trainer = config.trainer
+    assert (trainer.base, trainer.weights, trainer.image_size, trainer.batch_size) == ("xception", "imagenet", 150, 32)
+    assert (trainer.phase1_epochs, trainer.phase2_epochs) == (20, 10)
+    assert (trainer.phase1_learning_rate, trainer.phase2_learning_rate) == (1e-3, 1e-5)
+    assert config.evaluator.accuracy_bar == 0.95
+    assert (config.data.train_split, config.data.eval_split, config.data.test_split) == (
+        "train[:40%]", "train[40%:50%]", "train[50%:60%]")
+    assert config.data.archive is None and not config.sample.enabled
+
+
+def test_demo_profile_uses_the_generated_sample_and_a_small_base():
+    config = config_lib.load_profile("demo")
+    assert config.sample.enabled
+    assert config.data.archive.endswith("data/generated/kagglecatsanddogs_5340.zip")
+    assert config.trainer.base == "mobilenet_v3_small" and config.trainer.weights == "none"
+    assert config.pipeline_name != config_lib.load_profile("full").pipeline_name
+
+
+def test_profiles_are_independent_copies():
+    first = config_lib.load_profile("demo")
+    first.trainer.phase1_epochs = 99
+    assert config_lib.load_profile("demo").trainer.phase1_epochs != 99
+
+
+def test_overrides_are_parsed_by_field_type():
+    config = config_lib.apply_overrides(config_lib.load_profile("demo"), [
+        "trainer.phase2_epochs=3",
+        "trainer.phase2_learning_rate=2e-5",
+        "trainer.mixed_precision=true",
+        "data.archive=none",
+        "data.train_split=train[:20%]",
+        "model_name=pets",
+    ])
+    assert config.trainer.phase2_epochs == 3
+    assert config.trainer.phase2_learning_rate == 2e-5
+    assert config.trainer.mixed_precision is True
+    assert config.data.archive is None
+    assert config.data.train_split == "train[:20%]"
+    assert config.model_name == "pets"
+
+
+@pytest.mark.parametrize("assignment, message", [
+    ("trainer.phase2_epoch=3", "unknown config key 'trainer.phase2_epoch'"),
+    ("trainer=3", "unknown config key 'trainer'"),
+    ("profile=full", "unknown config key 'profile'"),
+    ("trainer.phase2_epochs=three", "expected an integer"),
+    ("evaluator.accuracy_bar=high", "expected a number"),
+    ("trainer.mixed_precision=maybe", "expected true or false"),
+    ("trainer.phase2_epochs", "expected KEY=VALUE"),
+])
+def test_bad_overrides_are_clear_errors(assignment, message):
+    with pytest.raises(config_lib.ConfigError, match=message):
+        config_lib.apply_overrides(config_lib.load_profile("demo"), [assignment])
+
+
+def test_unknown_profile_lists_the_known_ones():
+    with pytest.raises(config_lib.ConfigError, match="unknown profile 'fast'.*demo, full"):
+        config_lib.load_profile("fast")
+
+
+def test_paths_resolve_under_the_pipeline_root(tmp_path):
+    config = config_lib.load_profile("demo")
+    config.pipeline_root = str(tmp_path / "root")
+    config.serving_dir = str(tmp_path / "serving")
+    assert config.metadata_path == str(tmp_path / "root" / "metadata" / "metadata.sqlite")
+    assert config.model_serving_dir == str(tmp_path / "serving" / config.model_name)
