@@ -1,0 +1,65 @@
+"""`python -m pipeline run`: bad input is a usage error (exit 2) before any component runs."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from pipeline.cli import EXIT_USAGE
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def assert_usage_error(result, message):
+    assert result.returncode == EXIT_USAGE, result.stderr[-2000:]
+    assert message in result.stderr
+    assert "started" not in result.stdout  # no component ran
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--profile", "fast"], "unknown profile 'fast'"),
+    (["--set", "trainer.phase9_epochs=1"], "unknown config key 'trainer.phase9_epochs'"),
+    (["--set", "trainer.phase2_epochs=ten"], "--set trainer.phase2_epochs=ten: expected an integer"),
+    (["--profile", "full", "--archive", "/nowhere/kagglecatsanddogs_5340.zip"], "archive '/nowhere/kagglecatsanddogs_5340.zip' does not exist"),
+])
+def test_bad_configuration_is_a_usage_error(args, message, tmp_path):
+    result = run_cli("run", "--pipeline-root", str(tmp_path / "root"), "--serving-dir", str(tmp_path / "serving"), *args)
+    assert_usage_error(result, message)
+
+
+def test_unwritable_pipeline_root_is_a_usage_error(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = run_cli("run", "--pipeline-root", str(blocker / "root"), "--serving-dir", str(tmp_path / "serving"))
+    assert_usage_error(result, f"pipeline root '{blocker / 'root'}' is not writable")
+
+
+def test_unwritable_serving_folder_is_a_usage_error(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = run_cli("run", "--pipeline-root", str(tmp_path / "root"), "--serving-dir", str(blocker))
+    assert_usage_error(result, "serving folder")
+    assert "--serving-dir" in result.stderr
+
+
+def test_pipeline_root_of_another_pipeline_is_a_usage_error(tmp_path):
+    root = tmp_path / "root"
+    os.makedirs(root / "metadata")
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(root / "metadata" / "metadata.sqlite")
+    store = metadata_store.MetadataStore(config)
+    type_id = store.put_context_type(metadata_store_pb2.ContextType(name="pipeline"))
+    store.put_contexts([metadata_store_pb2.Context(type_id=type_id, name="someone-elses-pipeline")])
+    result = run_cli("run", "--pipeline-root", str(root), "--serving-dir", str(tmp_path / "serving"))
+    assert_usage_error(result, "holds ML Metadata of another pipeline (someone-elses-pipeline)")
+
+
+def test_missing_subcommand_is_a_usage_error():
+    result = run_cli()
+    assert result.returncode == EXIT_USAGE
