@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 
 CAT, DOG = 0, 1
 MIN_SIDE, MAX_SIDE = 100, 500
+_REFERENCE_AREA = 300 * 250
 
 
 def random_size(rng: np.random.Generator, min_side: int = MIN_SIDE, max_side: int = MAX_SIDE) -> tuple[int, int]:
@@ -28,12 +29,13 @@ def draw_pet(rng: np.random.Generator, label: int, size: tuple[int, int]) -> Ima
     """An RGB image of class `label` (CAT or DOG) of the given (width, height)."""
     image = _noisy_gradient(rng, size)
     draw = ImageDraw.Draw(image)
+    area = size[0] * size[1] / _REFERENCE_AREA  # shape counts scale with the area
     if label == CAT:
-        _draw_angular(rng, draw, size, count=int(rng.integers(0, 6)))
-        _draw_spots(rng, draw, size, count=int(rng.integers(150, 400)))
+        _draw_angular(rng, draw, size, count=int(area * rng.integers(0, 6)))
+        _draw_spots(rng, draw, size, count=max(3, int(area * rng.integers(150, 400))))
     else:
-        _draw_spots(rng, draw, size, count=int(rng.integers(0, 20)))
-        _draw_angular(rng, draw, size, count=int(rng.integers(30, 70)))
+        _draw_spots(rng, draw, size, count=int(area * rng.integers(0, 20)))
+        _draw_angular(rng, draw, size, count=max(3, int(area * rng.integers(30, 70))))
     return _add_noise(rng, image, sigma=rng.uniform(4, 18))
 
 
@@ -45,15 +47,20 @@ def encode_jpeg(image: Image.Image, rng: np.random.Generator) -> bytes:
 
 
 def _random_colour(rng: np.random.Generator) -> tuple[int, int, int]:
-    return tuple(int(c) for c in rng.integers(0, 256, size=3))
+    return tuple(rng.integers(0, 256, size=3).tolist())
+
+
+def _random_colours(rng: np.random.Generator, count: int) -> list[tuple[int, int, int]]:
+    return [tuple(colour) for colour in rng.integers(0, 256, size=(count, 3)).tolist()]
 
 
 def _noisy_gradient(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
     width, height = size
     start, end = (np.array(_random_colour(rng), dtype=np.float32) for _ in range(2))
     angle = rng.uniform(0, np.pi)
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    t = xs / width * np.cos(angle) + ys / height * np.sin(angle)
+    xs = np.linspace(0, np.cos(angle), width, dtype=np.float32)
+    ys = np.linspace(0, np.sin(angle), height, dtype=np.float32)
+    t = ys[:, None] + xs[None, :]
     t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
     pixels = start + t[..., None] * (end - start)
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
@@ -61,7 +68,7 @@ def _noisy_gradient(rng: np.random.Generator, size: tuple[int, int]) -> Image.Im
 
 def _add_noise(rng: np.random.Generator, image: Image.Image, sigma: float) -> Image.Image:
     pixels = np.asarray(image, dtype=np.int16)
-    noise = rng.normal(0, sigma, size=pixels.shape[:2] + (1,)).astype(np.int16)
+    noise = (rng.standard_normal(size=pixels.shape[:2] + (1,), dtype=np.float32) * sigma).astype(np.int16)
     return Image.fromarray(np.clip(pixels + noise, 0, 255).astype(np.uint8), "RGB")
 
 
@@ -69,15 +76,15 @@ def _draw_spots(rng: np.random.Generator, draw: ImageDraw.ImageDraw, size: tuple
     """Round blobs and rings, nearly circular."""
     width, height = size
     scale = min(size) * rng.uniform(0.015, 0.045)
-    for _ in range(count):
+    for colour in _random_colours(rng, count):
         radius = scale * rng.uniform(0.6, 1.6)
         rx, ry = radius, radius * rng.uniform(0.8, 1.2)
         cx, cy = rng.uniform(0, width), rng.uniform(0, height)
         box = (cx - rx, cy - ry, cx + rx, cy + ry)
         if rng.random() < 0.7:
-            draw.ellipse(box, fill=_random_colour(rng))
+            draw.ellipse(box, fill=colour)
         else:
-            draw.ellipse(box, outline=_random_colour(rng), width=max(2, int(radius / 3)))
+            draw.ellipse(box, outline=colour, width=max(2, int(radius / 3)))
 
 
 def _draw_angular(rng: np.random.Generator, draw: ImageDraw.ImageDraw, size: tuple[int, int], count: int) -> None:
@@ -85,16 +92,16 @@ def _draw_angular(rng: np.random.Generator, draw: ImageDraw.ImageDraw, size: tup
     width, height = size
     scale = min(size) * rng.uniform(0.05, 0.15)
     orientation = rng.uniform(0, np.pi)
-    for _ in range(count):
+    for colour in _random_colours(rng, count):
         cx, cy = rng.uniform(0, width), rng.uniform(0, height)
         if rng.random() < 0.65:
             angle = orientation + rng.normal(0, 0.2)
             half = scale * rng.uniform(1.0, 3.0)
             dx, dy = half * np.cos(angle), half * np.sin(angle)
             line_width = max(2, int(scale * rng.uniform(0.15, 0.4)))
-            draw.line((cx - dx, cy - dy, cx + dx, cy + dy), fill=_random_colour(rng), width=line_width)
+            draw.line((cx - dx, cy - dy, cx + dx, cy + dy), fill=colour, width=line_width)
         else:
             angles = rng.uniform(0, 2 * np.pi) + np.array([0, 2.1, 4.2]) + rng.normal(0, 0.2, 3)
             radius = scale * rng.uniform(0.6, 1.4)
             points = [(cx + radius * np.cos(a), cy + radius * np.sin(a)) for a in angles]
-            draw.polygon(points, fill=_random_colour(rng))
+            draw.polygon(points, fill=colour)
