@@ -9,13 +9,13 @@ from __future__ import annotations
 import functools
 import os
 import tempfile
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import apache_beam as beam
 import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
-from tensorflow_transform.tf_metadata import schema_utils
+from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 from tfx_bsl.public import tfxio
 
 from components import features, preprocessing
@@ -70,4 +70,15 @@ def transform_tfrecords(raw_pattern: str, output_dir: str, image_size: int) -> t
             | "Write"
             >> beam.io.WriteToTFRecord(examples_prefix, file_name_suffix=".gz", num_shards=1)
         )
+    # Like TFX's Transform, keep the raw schema next to the graph for raw_feature_spec().
+    raw_metadata_dir = os.path.join(graph_dir, tft.TFTransformOutput.RAW_METADATA_DIR)
+    metadata_io.write_metadata(dataset_metadata.DatasetMetadata(schema), raw_metadata_dir)
     return graph_dir, examples_prefix + "*.gz"
+
+
+def transform_images(images: Sequence[bytes], labels: Sequence[int], output_dir: str, image_size: int) -> tuple[str, str]:
+    """Writes the images as raw examples and transforms them; returns what transform_tfrecords does."""
+    records = [raw_example(image, label, f"{i}.img") for i, (image, label) in enumerate(zip(images, labels))]
+    tf.io.gfile.makedirs(output_dir)
+    raw_path = write_tfrecord(os.path.join(output_dir, "raw_examples.tfrecord"), records)
+    return transform_tfrecords(raw_path, output_dir, image_size)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_transform as tft
 
 import sample_images
 from components import features, local_transform, preprocessing
@@ -16,9 +17,7 @@ def transformed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("transform")
     images = sample_images.mixed_images()
     labels = [i % 2 for i in range(len(images))]
-    records = [local_transform.raw_example(image, label, f"{i}.img") for i, (image, label) in enumerate(zip(images, labels))]
-    raw_path = local_transform.write_tfrecord(str(tmp / "raw.tfrecord"), records)
-    graph_dir, pattern = local_transform.transform_tfrecords(raw_path, str(tmp), SIZE)
+    graph_dir, pattern = local_transform.transform_images(images, labels, str(tmp), SIZE)
     return graph_dir, pattern, images, labels
 
 
@@ -57,8 +56,6 @@ def test_transformed_pixels_match_decoding_and_resizing_each_image(transformed):
 
 
 def test_transform_graph_records_the_transformed_schema(transformed):
-    import tensorflow_transform as tft
-
     graph_dir, _, _, _ = transformed
     spec = tft.TFTransformOutput(graph_dir).transformed_feature_spec()
 

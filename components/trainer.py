@@ -1,0 +1,118 @@
+"""The Trainer's run_fn: the recipe's frozen-base phase, then fine-tuning, then export.
+
+`fn_args.train_steps` / `eval_steps`, when set, are the steps of every epoch (both
+phases); None runs each epoch over the whole split.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional, Sequence
+
+import absl.logging
+import keras
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from components import export, features, preprocessing, training_history
+from components import model as model_lib
+from components.config import TrainerConfig
+
+SHUFFLE_BUFFER = 1024  # records of size*size*3 bytes: 69 MB at 150x150
+
+
+def run_fn(fn_args) -> None:
+    config = _effective_config(TrainerConfig.from_custom_config(fn_args.custom_config))
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path or fn_args.transform_output)
+    keras.utils.set_random_seed(config.seed)
+    train = transformed_dataset(fn_args.train_files, config, training=True, repeat=fn_args.train_steps is not None)
+    evaluation = transformed_dataset(fn_args.eval_files, config, training=False, repeat=fn_args.eval_steps is not None)
+    strategy = model_lib.distribution_strategy()
+    with strategy.scope():
+        model, base = model_lib.build_model(config)
+        history = train_two_phases(
+            model,
+            base,
+            config,
+            train,
+            evaluation,
+            train_steps=fn_args.train_steps,
+            eval_steps=fn_args.eval_steps,
+            callbacks=[keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)],
+        )
+    export.export_serving_model(model, tf_transform_output, config.image_size, fn_args.serving_model_dir)
+    training_history.save(history, fn_args.serving_model_dir)
+
+
+def train_two_phases(
+    model: keras.Model,
+    base: keras.Model,
+    config: TrainerConfig,
+    train: tf.data.Dataset,
+    evaluation: Optional[tf.data.Dataset],
+    train_steps: Optional[int] = None,
+    eval_steps: Optional[int] = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> dict:
+    """Phase 1 trains the head over a frozen base; phase 2 fine-tunes at a low rate,
+    continuing the epoch count. Returns the merged per-epoch history."""
+    fit_args = dict(
+        x=train,
+        validation_data=evaluation,
+        steps_per_epoch=train_steps,
+        validation_steps=eval_steps,
+        callbacks=list(callbacks),
+        verbose=2,
+    )
+    model_lib.set_phase(base, 1)
+    model_lib.compile_for_phase(model, config.phase1_learning_rate)
+    phase1 = model.fit(epochs=config.phase1_epochs, **fit_args).history
+    model_lib.set_phase(base, 2, config.fine_tune_top_layers)
+    model_lib.compile_for_phase(model, config.phase2_learning_rate)
+    total_epochs = config.phase1_epochs + config.phase2_epochs
+    phase2 = model.fit(initial_epoch=config.phase1_epochs, epochs=total_epochs, **fit_args).history
+    return training_history.merge_phases(phase1, phase2)
+
+
+def transformed_dataset(
+    file_patterns: Sequence[str] | str, config: TrainerConfig, training: bool, repeat: bool = False
+) -> tf.data.Dataset:
+    """Batches of (float32 [batch, size, size, 3] in [0, 255], float32 [batch, 1] labels)
+    from the Transform's transformed examples (gzipped or plain TFRecords)."""
+    files = _expand(file_patterns)
+    compression = "GZIP" if all(f.endswith(".gz") for f in files) else ""
+    dataset = tf.data.TFRecordDataset(files, compression_type=compression, num_parallel_reads=tf.data.AUTOTUNE)
+    if training:
+        dataset = dataset.shuffle(SHUFFLE_BUFFER, seed=config.seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = dataset.batch(config.batch_size)
+    dataset = dataset.map(lambda records: parse_transformed(records, config.image_size), num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def parse_transformed(records: tf.Tensor, image_size: int) -> tuple[tf.Tensor, tf.Tensor]:
+    spec = {
+        features.TRANSFORMED_IMAGE_KEY: tf.io.FixedLenFeature([], tf.string),
+        features.TRANSFORMED_LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
+    }
+    parsed = tf.io.parse_example(records, spec)
+    images = preprocessing.decode_transformed_images(parsed[features.TRANSFORMED_IMAGE_KEY], image_size)
+    labels = tf.cast(tf.reshape(parsed[features.TRANSFORMED_LABEL_KEY], [-1, 1]), tf.float32)
+    return images, labels
+
+
+def _expand(file_patterns: Sequence[str] | str) -> list[str]:
+    patterns = [file_patterns] if isinstance(file_patterns, str) else list(file_patterns)
+    files = sorted(f for pattern in patterns for f in tf.io.gfile.glob(pattern))
+    if not files:
+        raise ValueError(f"No transformed examples match {patterns}; check the Transform output.")
+    return files
+
+
+def _effective_config(config: TrainerConfig) -> TrainerConfig:
+    """Mixed precision only helps on GPUs; on CPUs it is slow, so it is turned off there."""
+    if config.mixed_precision and not tf.config.list_physical_devices("GPU"):
+        absl.logging.warning("mixed_precision is set but no GPU is visible: training in float32.")
+        return dataclasses.replace(config, mixed_precision=False)
+    return config
