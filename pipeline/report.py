@@ -105,7 +105,7 @@ def _output_artifacts(store, execution_id: int) -> list[metadata_store_pb2.Artif
     return store.get_artifacts_by_id(ids) if ids else []
 
 
-def _artifacts_of_type(store, executions, type_name: str) -> list[metadata_store_pb2.Artifact]:
+def artifacts_of_type(store, executions, type_name: str) -> list[metadata_store_pb2.Artifact]:
     try:
         type_id = store.get_artifact_type(type_name).id
     except errors.NotFoundError:
@@ -128,18 +128,18 @@ def build_report(metadata_path: str, pipeline_name: str, profile: str,
         components[node_id] = {"status": status, "seconds": round(component_seconds.get(node_id, 0.0), 2)}
 
     metrics, by_label = {}, {}
-    evaluations = _artifacts_of_type(store, executions.get("Evaluator", []), "ModelEvaluation")
+    evaluations = artifacts_of_type(store, executions.get("Evaluator", []), "ModelEvaluation")
     if evaluations:
         metrics, by_label = read_metrics(evaluations[-1].uri)
 
     blessed, reason = False, "the Evaluator did not run"
-    blessings = _artifacts_of_type(store, executions.get("Evaluator", []), "ModelBlessing")
+    blessings = artifacts_of_type(store, executions.get("Evaluator", []), "ModelBlessing")
     if blessings:
         blessed = blessings[-1].custom_properties["blessed"].int_value == 1
         reason = "passed the gate" if blessed else failure_reason(evaluations[-1].uri if evaluations else None)
 
     pushed = None
-    for artifact in _artifacts_of_type(store, executions.get("AtomicPusher", []), "PushedModel"):
+    for artifact in artifacts_of_type(store, executions.get("AtomicPusher", []), "PushedModel"):
         if artifact.custom_properties["pushed"].int_value == 1:
             pushed = artifact.custom_properties["pushed_destination"].string_value
     return RunReport(profile=profile, run_id=run_id, components=components, metrics=metrics,
