@@ -1,0 +1,29 @@
+"""Component spec: the standard query-based ExampleGen parameters plus where the images come from."""
+
+from tfx.types import standard_artifacts, standard_component_specs
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+
+SOURCE_KEY = "source"
+ARCHIVE_KEY = "archive"
+FOLDER_KEY = "folder"
+TFDS_DATA_DIR_KEY = "tfds_data_dir"
+VALIDATE_CHECKSUM_KEY = "validate_checksum"
+SOURCE_FINGERPRINT_KEY = "source_fingerprint"
+
+
+class TfdsExampleGenSpec(ComponentSpec):
+    """Split expressions travel in `input_config` (one split per output split, pattern = expression)."""
+
+    PARAMETERS = {
+        **standard_component_specs.QueryBasedExampleGenSpec.PARAMETERS,
+        SOURCE_KEY: ExecutionParameter(type=str),
+        ARCHIVE_KEY: ExecutionParameter(type=str, optional=True),
+        FOLDER_KEY: ExecutionParameter(type=str, optional=True),
+        TFDS_DATA_DIR_KEY: ExecutionParameter(type=str, optional=True),
+        VALIDATE_CHECKSUM_KEY: ExecutionParameter(type=bool),
+        SOURCE_FINGERPRINT_KEY: ExecutionParameter(type=str),
+    }
+    INPUTS = {}
+    OUTPUTS = {
+        standard_component_specs.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+    }

@@ -1,0 +1,223 @@
+"""TfdsExampleGen on the generated sample: through TFDS's builder, and as an extracted folder."""
+
+import io
+import json
+import os
+import zipfile
+
+import pytest
+import tensorflow as tf
+from PIL import Image
+from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.utils import proto_utils
+
+from components import features
+from components.config import SAMPLE_ARCHIVE_NAME
+from components.tfds_example_gen import executor as executor_lib
+from components.tfds_example_gen.component import TfdsExampleGen
+from data import sample_archive
+
+IMAGES_PER_CLASS = 30
+VALID_IMAGES = 2 * IMAGES_PER_CLASS
+EXPECTED_SPLIT_SIZES = {"train": 24, "eval": 6, "test": 6}  # 40/10/10 % of the valid images
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    path = tmp_path_factory.mktemp("archive") / SAMPLE_ARCHIVE_NAME
+    return str(sample_archive.generate_sample_archive(path, images_per_class=IMAGES_PER_CLASS, seed=3))
+
+
+@pytest.fixture(scope="module")
+def tfds_data_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("tfds"))
+
+
+@pytest.fixture(scope="module")
+def tfds_run(archive, tfds_data_dir, tmp_path_factory):
+    component = TfdsExampleGen(archive=archive, tfds_data_dir=tfds_data_dir)
+    return _run_executor(component, tmp_path_factory.mktemp("tfds_examples"))
+
+
+@pytest.fixture(scope="module")
+def pet_images_folder(archive, tmp_path_factory):
+    root = tmp_path_factory.mktemp("extracted")
+    with zipfile.ZipFile(archive) as opened:
+        opened.extractall(root)
+    return str(root / "PetImages")
+
+
+@pytest.fixture(scope="module")
+def folder_run(pet_images_folder, tmp_path_factory):
+    component = TfdsExampleGen(source="folder", folder=pet_images_folder)
+    return _run_executor(component, tmp_path_factory.mktemp("folder_examples"))
+
+
+def test_tfds_split_sizes_follow_the_split_expressions(tfds_run):
+    artifact, examples = tfds_run
+    assert {name: len(records) for name, records in examples.items()} == EXPECTED_SPLIT_SIZES
+    assert json.loads(artifact.get_string_custom_property(executor_lib.SPLIT_SIZES_PROPERTY)) == EXPECTED_SPLIT_SIZES
+    assert artifact_utils.decode_split_names(artifact.split_names) == ["train", "eval", "test"]
+
+
+def test_tfds_examples_are_decodable_labelled_and_disjoint(tfds_run):
+    _, examples = tfds_run
+    _assert_decodable_labelled_and_disjoint(examples)
+
+
+def test_tfds_examples_hold_no_corrupt_entry(tfds_run, archive):
+    _, examples = tfds_run
+    corrupt = _corrupt_entry_names(archive)
+    written = {record["filename"] for records in examples.values() for record in records}
+    assert len(corrupt) == sample_archive.NUM_CORRUPT_ENTRIES
+    assert written and not written & corrupt
+    assert all(name.startswith(("PetImages/Cat/", "PetImages/Dog/")) for name in written)
+
+
+def test_tfds_artifact_properties(tfds_run):
+    artifact, _ = tfds_run
+    assert artifact.get_string_custom_property(executor_lib.SOURCE_PROPERTY) == "tfds"
+    assert artifact.get_string_custom_property(executor_lib.TFDS_DATASET_PROPERTY).startswith("cats_vs_dogs:")
+    assert json.loads(artifact.get_string_custom_property(executor_lib.LABEL_NAMES_PROPERTY)) == ["cat", "dog"]
+    assert artifact.get_string_custom_property("payload_format") == "FORMAT_TF_EXAMPLE"
+
+
+def test_second_tfds_run_reuses_the_prepared_data(tfds_run, archive, tfds_data_dir, tmp_path):
+    info_file = _dataset_info_file(tfds_data_dir)
+    prepared_at = os.stat(info_file).st_mtime_ns
+    _, first_examples = tfds_run
+    _, second_examples = _run_executor(TfdsExampleGen(archive=archive, tfds_data_dir=tfds_data_dir), tmp_path)
+    assert os.stat(info_file).st_mtime_ns == prepared_at
+    assert _filenames(second_examples) == _filenames(first_examples)
+
+
+def test_a_changed_archive_is_prepared_again(tmp_path):
+    archive = sample_archive.generate_sample_archive(tmp_path / "a" / SAMPLE_ARCHIVE_NAME, images_per_class=5)
+    data_dir = str(tmp_path / "tfds")
+    _run_executor(TfdsExampleGen(archive=str(archive), tfds_data_dir=data_dir), tmp_path / "first")
+    sample_archive.generate_sample_archive(archive, images_per_class=10)
+    artifact, _ = _run_executor(TfdsExampleGen(archive=str(archive), tfds_data_dir=data_dir), tmp_path / "second")
+    assert json.loads(artifact.get_string_custom_property(executor_lib.SPLIT_SIZES_PROPERTY)) == {"train": 8, "eval": 2, "test": 2}
+
+
+def test_an_archive_under_another_name_is_read(archive, tmp_path):
+    renamed = tmp_path / "my_copy.zip"
+    os.link(archive, renamed)
+    component = TfdsExampleGen(archive=str(renamed), tfds_data_dir=str(tmp_path / "tfds"), splits={"all": "train"})
+    _, examples = _run_executor(component, tmp_path / "examples")
+    assert len(examples["all"]) == VALID_IMAGES
+
+
+def test_folder_split_sizes_and_skipped_files(folder_run, pet_images_folder):
+    artifact, examples = folder_run
+    num_files = sum(len(files) for _, _, files in os.walk(pet_images_folder))
+    selected = round(0.6 * num_files)
+    num_skipped = artifact.get_int_custom_property(executor_lib.NUM_SKIPPED_FILES_PROPERTY)
+    assert num_skipped > 0
+    assert sum(len(records) for records in examples.values()) + num_skipped == selected
+    undecodable = _undecodable_files(pet_images_folder)
+    written = {os.path.relpath(r["filename"], "PetImages") for records in examples.values() for r in records}
+    assert not written & undecodable
+    assert json.loads(artifact.get_string_custom_property(executor_lib.SPLIT_SIZES_PROPERTY)) == {
+        name: len(records) for name, records in examples.items()
+    }
+
+
+def test_folder_examples_are_decodable_labelled_and_disjoint(folder_run):
+    artifact, examples = folder_run
+    _assert_decodable_labelled_and_disjoint(examples)
+    assert artifact.get_string_custom_property(executor_lib.SOURCE_PROPERTY) == "folder"
+    assert json.loads(artifact.get_string_custom_property(executor_lib.LABEL_NAMES_PROPERTY)) == ["Cat", "Dog"]
+
+
+def test_folder_labels_follow_the_class_folders(folder_run):
+    _, examples = folder_run
+    for records in examples.values():
+        for record in records:
+            assert record["label"] == (0 if "/Cat/" in record["filename"] else 1)
+
+
+def test_folder_splits_are_deterministic(folder_run, pet_images_folder, tmp_path):
+    _, first_examples = folder_run
+    _, second_examples = _run_executor(TfdsExampleGen(source="folder", folder=pet_images_folder), tmp_path)
+    assert _filenames(second_examples) == _filenames(first_examples)
+
+
+def _run_executor(component, output_dir):
+    """Runs the component's executor in-process on its exec properties; returns (artifact, records per split)."""
+    exec_properties = {
+        key: proto_utils.proto_to_json(value) if hasattr(value, "DESCRIPTOR") else value
+        for key, value in component.exec_properties.items()
+    }
+    artifact = standard_artifacts.Examples()
+    artifact.uri = str(output_dir)
+    context = BaseBeamExecutor.Context(beam_pipeline_args=["--direct_running_mode=in_memory"], tmp_dir=str(output_dir))
+    executor_lib.Executor(context).Do({}, {"examples": [artifact]}, exec_properties)
+    names = artifact_utils.decode_split_names(artifact.split_names)
+    return artifact, {name: _read_split(artifact, name) for name in names}
+
+
+def _read_split(artifact, split_name):
+    pattern = os.path.join(artifact_utils.get_split_uri([artifact], split_name), "*")
+    records = []
+    for serialized in tf.data.TFRecordDataset(tf.io.gfile.glob(pattern), compression_type="GZIP"):
+        feature = tf.train.Example.FromString(serialized.numpy()).features.feature
+        records.append(
+            {
+                "image": feature[features.IMAGE_KEY].bytes_list.value[0],
+                "label": feature[features.LABEL_KEY].int64_list.value[0],
+                "filename": feature[features.FILENAME_KEY].bytes_list.value[0].decode("utf-8"),
+            }
+        )
+    return records
+
+
+def _assert_decodable_labelled_and_disjoint(examples):
+    seen = set()
+    for name, records in examples.items():
+        labels = [record["label"] for record in records]
+        assert set(labels) <= {0, 1}
+        if name == "train":
+            assert 0.25 < sum(labels) / len(labels) < 0.75, labels
+        for record in records:
+            assert tf.io.decode_jpeg(record["image"], channels=3).shape[-1] == 3
+        filenames = {record["filename"] for record in records}
+        assert len(filenames) == len(records)
+        assert not filenames & seen
+        seen |= filenames
+
+
+def _filenames(examples):
+    return {name: sorted(record["filename"] for record in records) for name, records in examples.items()}
+
+
+def _corrupt_entry_names(archive):
+    with zipfile.ZipFile(archive) as opened:
+        names = set()
+        for info in opened.infolist():
+            if info.filename.endswith(".jpg"):
+                with opened.open(info) as entry:
+                    if b"JFIF" not in entry.peek(10):
+                        names.add(info.filename)
+        return names
+
+
+def _undecodable_files(folder):
+    """Relative paths of the files that PIL cannot decode, found independently of the component."""
+    result = set()
+    for root, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(root, name)
+            try:
+                with Image.open(path) as image:
+                    image.load()
+            except (OSError, SyntaxError):
+                result.add(os.path.relpath(path, folder))
+    return result
+
+
+def _dataset_info_file(data_dir):
+    (version_dir,) = [os.path.join(root) for root, _, files in os.walk(data_dir) if "dataset_info.json" in files]
+    return os.path.join(version_dir, "dataset_info.json")
