@@ -16,6 +16,7 @@ from tfx.utils import proto_utils
 from components import features
 from components.config import SAMPLE_ARCHIVE_NAME
 from components.tfds_example_gen import executor as executor_lib
+from components.tfds_example_gen import spec
 from components.tfds_example_gen.component import TfdsExampleGen
 from data import sample_archive
 
@@ -221,3 +222,110 @@ def _undecodable_files(folder):
 def _dataset_info_file(data_dir):
     (version_dir,) = [os.path.join(root) for root, _, files in os.walk(data_dir) if "dataset_info.json" in files]
     return os.path.join(version_dir, "dataset_info.json")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"archive": "/no/such/kagglecatsanddogs_5340.zip"}, "does not exist"),
+        ({"source": "folder", "folder": "/no/such/PetImages"}, "does not exist"),
+        ({"source": "s3"}, "is not one of"),
+        ({"source": "folder"}, "needs folder=PATH"),
+        ({"splits": {"train": "train[:40%%]"}}, "TFDS rejects the split expression"),
+        ({"splits": {"train": "validation[:10%]"}}, "Unknown split 'validation'"),
+        ({"splits": {"train": "train[:50%]", "eval": "train[40%:60%]"}}, "overlap"),
+        ({"splits": {}}, "splits is empty"),
+    ],
+)
+def test_bad_arguments_are_named_with_the_fix(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TfdsExampleGen(**kwargs)
+
+
+def test_an_archive_that_is_not_a_zip(tmp_path):
+    not_zip = tmp_path / SAMPLE_ARCHIVE_NAME
+    not_zip.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match=f"{not_zip}.*is not a zip file"):
+        TfdsExampleGen(archive=str(not_zip))
+
+
+def test_a_zip_without_pet_images(tmp_path):
+    other = tmp_path / SAMPLE_ARCHIVE_NAME
+    with zipfile.ZipFile(other, "w") as opened:
+        opened.writestr("photos/1.jpg", b"")
+    with pytest.raises(ValueError, match="has no PetImages/ folder"):
+        TfdsExampleGen(archive=str(other))
+
+
+def test_folder_needs_exactly_two_non_empty_classes(tmp_path):
+    for name in ("cat", "dog", "bird"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "1.jpg").write_bytes(b"x")
+    with pytest.raises(ValueError, match=r"has 3 class sub-folders \['bird', 'cat', 'dog'\]; it needs exactly two"):
+        TfdsExampleGen(source="folder", folder=str(tmp_path))
+    (tmp_path / "bird" / "1.jpg").unlink()
+    (tmp_path / "bird").rmdir()
+    (tmp_path / "dog" / "1.jpg").unlink()
+    with pytest.raises(ValueError, match=r"Class folder .*dog' is empty"):
+        TfdsExampleGen(source="folder", folder=str(tmp_path))
+
+
+def test_checksum_validation_rejects_a_sample_before_preparing(archive, tmp_path):
+    component = TfdsExampleGen(archive=archive, tfds_data_dir=str(tmp_path / "tfds"), validate_checksum=True)
+    with pytest.raises(ValueError, match="is not the original kagglecatsanddogs_5340.zip.*824,887,076 bytes"):
+        _run_executor(component, tmp_path / "examples")
+    assert not (tmp_path / "tfds").exists() or not list((tmp_path / "tfds").rglob("dataset_info.json"))
+
+
+def test_split_beyond_the_prepared_size_fails_before_beam(tfds_run, archive, tfds_data_dir, tmp_path):
+    component = TfdsExampleGen(archive=archive, tfds_data_dir=tfds_data_dir, splits={"train": "train[:1000]"})
+    with pytest.raises(ValueError, match=r"Split 'train'.*incompatible with 60 examples"):
+        _run_executor(component, tmp_path)
+    assert not list(tmp_path.rglob("Split-*"))
+
+
+def test_a_removed_archive_fails_at_executor_start(tmp_path):
+    archive = sample_archive.generate_sample_archive(tmp_path / SAMPLE_ARCHIVE_NAME, images_per_class=2)
+    component = TfdsExampleGen(archive=str(archive), tfds_data_dir=str(tmp_path / "tfds"))
+    archive.unlink()
+    with pytest.raises(ValueError, match="does not exist"):
+        _run_executor(component, tmp_path / "examples")
+
+
+def test_the_fingerprint_follows_the_source(archive, tmp_path):
+    first = TfdsExampleGen(archive=archive).exec_properties[spec.SOURCE_FINGERPRINT_KEY]
+    assert TfdsExampleGen(archive=archive).exec_properties[spec.SOURCE_FINGERPRINT_KEY] == first
+    assert TfdsExampleGen(archive=archive, splits={"train": "train[:50%]"}).exec_properties[spec.SOURCE_FINGERPRINT_KEY] != first
+    assert TfdsExampleGen().exec_properties[spec.SOURCE_FINGERPRINT_KEY] != first
+    touched = tmp_path / SAMPLE_ARCHIVE_NAME
+    touched.write_bytes(open(archive, "rb").read())
+    assert TfdsExampleGen(archive=str(touched)).exec_properties[spec.SOURCE_FINGERPRINT_KEY] != first
+
+
+@pytest.mark.e2e
+def test_a_rerun_of_the_pipeline_reuses_the_cached_artifact(tfds_run, archive, tfds_data_dir, tmp_path):
+    from ml_metadata import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+    from tfx import v1 as tfx
+
+    metadata_config = tfx.orchestration.metadata.sqlite_metadata_connection_config(str(tmp_path / "metadata.db"))
+
+    def run_pipeline():
+        tfx.orchestration.LocalDagRunner().run(
+            tfx.dsl.Pipeline(
+                pipeline_name="example_gen_cache",
+                pipeline_root=str(tmp_path / "root"),
+                components=[TfdsExampleGen(archive=archive, tfds_data_dir=tfds_data_dir)],
+                enable_cache=True,
+                metadata_connection_config=metadata_config,
+                beam_pipeline_args=["--direct_running_mode=in_memory"],
+            )
+        )
+
+    run_pipeline()
+    run_pipeline()
+    store = metadata_store.MetadataStore(metadata_config)
+    states = [execution.last_known_state for execution in sorted(store.get_executions(), key=lambda e: e.id)]
+    assert states == [metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED]
+    (examples,) = store.get_artifacts_by_type("Examples")
+    assert json.loads(examples.custom_properties[executor_lib.SPLIT_SIZES_PROPERTY].string_value) == EXPECTED_SPLIT_SIZES

@@ -47,7 +47,7 @@ class TfdsExampleGen(base_beam_component.BaseBeamComponent):
             archive=archive,
             folder=folder,
             tfds_data_dir=tfds_data_dir,
-            splits=dict(splits or splits_lib.DEFAULT_SPLITS),
+            splits=dict(splits_lib.DEFAULT_SPLITS if splits is None else splits),
             validate_checksum=validate_checksum,
         )
         source_settings.check()
