@@ -1,0 +1,116 @@
+"""ExampleGen throughput on the sample archive beside a plain TFDS read loop over the same splits.
+
+    tools/in-env python tools/bench/example_gen_bench.py [--images-per-class N]
+
+Both read the same prepared TFDS data (prepared once, not timed), each in its own child
+process so that its peak RSS is its own. Prints images/s of each, their ratio and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from data import sample_archive  # noqa: E402
+
+
+def run_example_gen(archive: str, data_dir: str, output_dir: str) -> int:
+    from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
+    from tfx.types import artifact_utils, standard_artifacts
+    from tfx.utils import proto_utils
+
+    from components.tfds_example_gen import executor
+    from components.tfds_example_gen.component import TfdsExampleGen
+
+    component = TfdsExampleGen(archive=archive, tfds_data_dir=data_dir)
+    exec_properties = {
+        key: proto_utils.proto_to_json(value) if hasattr(value, "DESCRIPTOR") else value
+        for key, value in component.exec_properties.items()
+    }
+    artifact = standard_artifacts.Examples()
+    artifact.uri = output_dir
+    context = BaseBeamExecutor.Context(beam_pipeline_args=["--direct_running_mode=in_memory"], tmp_dir=output_dir)
+    executor.Executor(context).Do({}, {"examples": [artifact]}, exec_properties)
+    sizes = json.loads(artifact.get_string_custom_property(executor.SPLIT_SIZES_PROPERTY))
+    assert sorted(artifact_utils.decode_split_names(artifact.split_names)) == sorted(sizes)
+    return sum(sizes.values())
+
+
+def run_tfds_read_loop(archive: str, data_dir: str, output_dir: str) -> int:
+    del archive, output_dir
+    import tensorflow_datasets as tfds
+
+    from components.config import TFDS_DATASET
+    from components.tfds_example_gen import tfds_compat  # noqa: F401
+    from components.tfds_example_gen.splits import DEFAULT_SPLITS
+
+    count = 0
+    for expression in DEFAULT_SPLITS.values():
+        dataset = tfds.load(TFDS_DATASET, split=expression, data_dir=data_dir, decoders={"image": tfds.decode.SkipDecoding()})
+        for _ in dataset:
+            count += 1
+    return count
+
+
+MEASURES = {"example_gen": run_example_gen, "tfds_read_loop": run_tfds_read_loop}
+
+
+def measure_in_child(name: str, archive: str, data_dir: str) -> dict:
+    with tempfile.TemporaryDirectory(prefix="bench_examples_") as output_dir:
+        command = [sys.executable, __file__, "--child", name, "--archive", archive, "--data-dir", data_dir, "--output-dir", output_dir]
+        result = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    if result.returncode:
+        sys.exit(f"{name} failed:\n{result.stderr[-4000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def child(name: str, archive: str, data_dir: str, output_dir: str) -> None:
+    import tensorflow  # noqa: F401  (imports are not part of the measured time)
+
+    start = time.perf_counter()
+    images = MEASURES[name](archive, data_dir, output_dir)
+    seconds = time.perf_counter() - start
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"images": images, "seconds": seconds, "peak_rss_mb": peak_rss_mb}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images-per-class", type=int, default=sample_archive.DEFAULT_IMAGES_PER_CLASS)
+    parser.add_argument("--child", choices=sorted(MEASURES))
+    parser.add_argument("--archive")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--output-dir")
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.archive, args.data_dir, args.output_dir)
+        return
+
+    archive = str(sample_archive.ensure_sample_archive(sample_archive.DEFAULT_OUTPUT, args.images_per_class))
+    with tempfile.TemporaryDirectory(prefix="bench_tfds_") as data_dir:
+        prepare = measure_in_child("example_gen", archive, data_dir)  # prepares the TFDS data; not reported
+        del prepare
+        results = {name: measure_in_child(name, archive, data_dir) for name in MEASURES}
+    print(f"ExampleGen benchmark: {archive} ({args.images_per_class} valid images per class), splits 40/10/10 %")
+    print(f"{'reader':<16}{'images':>8}{'seconds':>10}{'images/s':>10}{'peak RSS MB':>13}")
+    for name, result in results.items():
+        rate = result["images"] / result["seconds"]
+        print(f"{name:<16}{result['images']:>8}{result['seconds']:>10.2f}{rate:>10.1f}{result['peak_rss_mb']:>13.0f}")
+    ratio = (results["example_gen"]["images"] / results["example_gen"]["seconds"]) / (
+        results["tfds_read_loop"]["images"] / results["tfds_read_loop"]["seconds"]
+    )
+    print(f"ratio ExampleGen / plain tfds read: {ratio:.2f}x (target >= 0.5x)")
+
+
+if __name__ == "__main__":
+    main()
