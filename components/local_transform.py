@@ -16,6 +16,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
+from tfx_bsl.coders import example_coder
 from tfx_bsl.public import tfxio
 
 from components import features, preprocessing
@@ -61,12 +62,13 @@ def transform_tfrecords(raw_pattern: str, output_dir: str, image_size: int) -> t
         (transformed, metadata), transform_fn = (
             raw,
             source.TensorAdapterConfig(),
-        ) | "AnalyzeAndTransform" >> tft_beam.AnalyzeAndTransformDataset(fn)
+        ) | "AnalyzeAndTransform" >> tft_beam.AnalyzeAndTransformDataset(fn, output_record_batches=True)
         _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(graph_dir)
-        coder = tft.coders.ExampleProtoCoder(metadata.schema)
+        # Arrow record batches and the C++ encoder, as TFX's Transform executor writes them.
+        encoder = example_coder.RecordBatchToExamplesEncoder(metadata.schema)
         _ = (
             transformed
-            | "Encode" >> beam.Map(coder.encode)
+            | "Encode" >> beam.FlatMap(lambda batch_and_passthrough: encoder.encode(batch_and_passthrough[0]))
             | "Write"
             >> beam.io.WriteToTFRecord(examples_prefix, file_name_suffix=".gz", num_shards=1)
         )
@@ -82,3 +84,4 @@ def transform_images(images: Sequence[bytes], labels: Sequence[int], output_dir:
     tf.io.gfile.makedirs(output_dir)
     raw_path = write_tfrecord(os.path.join(output_dir, "raw_examples.tfrecord"), records)
     return transform_tfrecords(raw_path, output_dir, image_size)
+

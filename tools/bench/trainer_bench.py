@@ -1,0 +1,224 @@
+"""Transform, training and serving throughput against plain-TensorFlow/Keras baselines.
+
+Run: tools/in-env python tools/bench/trainer_bench.py [--images N]
+
+All figures come from this run on this machine. Workload (small, for CPUs):
+- images: procedural pet JPEGs (data/pet_images.py), 64 distinct ones repeated to N;
+- Transform: preprocessing_fn through tft_beam (DirectRunner) vs a tf.data decode+resize
+  loop; the marginal rate (two runs, N/4 and N images) discounts Beam's fixed start-up;
+- training: mobilenet_v3_small at 150x150, batch 32, random weights, timed steps after a
+  warm-up, run_fn's input pipeline and model vs the recipe's code (cached tf.data of resized
+  images, the recipe's model), each in its own process for its peak memory;
+- serving: serving_default on JPEG bytes vs the bare model on pre-resized tensors, for
+  xception (the recipe's base) and mobilenet_v3_small.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, REPO)
+
+SIZE = 150
+BATCH = 32
+TRAIN_BASE = "mobilenet_v3_small"
+TIMED_STEPS = {1: 12, 2: 6}
+DISTINCT_IMAGES = 64
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--images", type=int, default=512)
+    parser.add_argument("--part", choices=["ours", "plain"], help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.part:
+        print(json.dumps(train_part(args.part, args.workdir)))
+        return 0
+    with tempfile.TemporaryDirectory() as workdir:
+        run_all(args.images, workdir)
+    return 0
+
+
+def run_all(num_images: int, workdir: str) -> None:
+    jpegs, labels = make_jpegs(num_images)
+    np.save(os.path.join(workdir, "labels.npy"), np.array(labels))
+    with open(os.path.join(workdir, "jpegs.json"), "w") as f:
+        json.dump([j.hex() for j in jpegs], f)
+    rows = []
+    rows += transform_rows(jpegs, labels, workdir)
+    ours, plain = (run_part(part, workdir) for part in ("ours", "plain"))
+    for phase in (1, 2):
+        key = f"phase{phase}_images_per_s"
+        rows.append((f"train phase {phase} img/s ({TRAIN_BASE})", ours[key], plain[key], ">= 1.0"))
+    rows.append(("train peak RSS MB", ours["peak_rss_mb"], plain["peak_rss_mb"], "(info)"))
+    rows += serving_rows(jpegs, workdir)
+    print_table(num_images, rows)
+
+
+def make_jpegs(num_images: int) -> tuple[list[bytes], list[int]]:
+    from data import pet_images
+
+    rng = np.random.default_rng(0)
+    distinct = []
+    for i in range(DISTINCT_IMAGES):
+        label = i % 2
+        image = pet_images.draw_pet(rng, label, pet_images.random_size(rng))
+        distinct.append((pet_images.encode_jpeg(image, rng), label))
+    chosen = [distinct[i % DISTINCT_IMAGES] for i in range(num_images)]
+    return [j for j, _ in chosen], [label for _, label in chosen]
+
+
+def transform_rows(jpegs, labels, workdir):
+    import tensorflow as tf
+
+    from components import local_transform, preprocessing
+
+    def raw_loop():
+        dataset = tf.data.Dataset.from_tensor_slices(jpegs)
+        dataset = dataset.map(lambda b: preprocessing.decode_and_resize(b, SIZE), num_parallel_calls=tf.data.AUTOTUNE)
+        for _ in dataset.batch(BATCH).prefetch(2):
+            pass
+
+    raw_loop()
+    raw_s = timed(raw_loop)
+    quarter = len(jpegs) // 4
+    small_s = timed(lambda: local_transform.transform_images(jpegs[:quarter], labels[:quarter], os.path.join(workdir, "t_small"), SIZE))
+    full_s = timed(lambda: local_transform.transform_images(jpegs, labels, os.path.join(workdir, "transform"), SIZE))
+    raw_rate = len(jpegs) / raw_s
+    return [
+        ("Transform img/s, whole run", len(jpegs) / full_s, raw_rate, ">= 0.7"),
+        ("Transform img/s, marginal", (len(jpegs) - quarter) / (full_s - small_s), raw_rate, ">= 0.7"),
+    ]
+
+
+def run_part(part: str, workdir: str) -> dict:
+    command = [sys.executable, os.path.abspath(__file__), "--part", part, "--workdir", workdir]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def train_part(part: str, workdir: str) -> dict:
+    import keras
+
+    keras.utils.set_random_seed(0)
+    dataset, model, base = (ours_setup if part == "ours" else plain_setup)(workdir)
+    rates = {}
+    for phase, learning_rate in ((1, 1e-3), (2, 1e-5)):
+        base.trainable = phase == 2
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss=keras.losses.BinaryCrossentropy(from_logits=True),
+            metrics=[keras.metrics.BinaryAccuracy()],
+        )
+        model.fit(dataset, steps_per_epoch=2, epochs=1, verbose=0)
+        steps = TIMED_STEPS[phase]
+        seconds = timed(lambda: model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0))
+        rates[f"phase{phase}_images_per_s"] = steps * BATCH / seconds
+    rates["peak_rss_mb"] = peak_rss_mb()
+    return rates
+
+
+def ours_setup(workdir):
+    from components import local_transform, trainer
+    from components import model as model_lib
+    from components.config import TrainerConfig
+
+    config = TrainerConfig(base=TRAIN_BASE, weights="none", image_size=SIZE, batch_size=BATCH)
+    pattern = os.path.join(workdir, "transform", local_transform.TRANSFORMED_EXAMPLES_PREFIX + "*.gz")
+    dataset = trainer.transformed_dataset([pattern], config, training=True, repeat=True)
+    model, base = model_lib.build_model(config)
+    return dataset, model, base
+
+
+def plain_setup(workdir):
+    """The recipe's code: resize in tf.data, cache, batch, prefetch; its model."""
+    import keras
+    import tensorflow as tf
+    from keras import layers
+
+    with open(os.path.join(workdir, "jpegs.json")) as f:
+        jpegs = [bytes.fromhex(h) for h in json.load(f)]
+    labels = np.load(os.path.join(workdir, "labels.npy")).astype("float32").reshape(-1, 1)
+    size = (SIZE, SIZE)
+    train_ds = tf.data.Dataset.from_tensor_slices((jpegs, labels))
+    train_ds = train_ds.map(lambda x, y: (tf.io.decode_jpeg(x, channels=3), y))
+    train_ds = train_ds.map(lambda x, y: (tf.image.resize(x, size), y))
+    train_ds = train_ds.cache().repeat().batch(BATCH).prefetch(buffer_size=10)
+    # Fill the cache outside the timed steps: the recipe's later epochs read from memory.
+    for _ in train_ds.take(len(jpegs) // BATCH + 1):
+        pass
+    data_augmentation = keras.Sequential([layers.RandomFlip("horizontal"), layers.RandomRotation(0.1)])
+    base_model = keras.applications.MobileNetV3Small(weights=None, input_shape=(SIZE, SIZE, 3), include_top=False)
+    base_model.trainable = False
+    inputs = keras.Input(shape=(SIZE, SIZE, 3))
+    x = data_augmentation(inputs)
+    x = base_model(x, training=False)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dropout(0.2)(x)
+    outputs = keras.layers.Dense(1)(x)
+    return train_ds, keras.Model(inputs, outputs), base_model
+
+
+def serving_rows(jpegs, workdir):
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    from components import export, features, preprocessing
+    from components import model as model_lib
+    from components.config import TrainerConfig
+
+    rows = []
+    graph_dir = os.path.join(workdir, "transform", "transform_graph")
+    pixels = tf.cast(tf.stack([preprocessing.decode_and_resize(j, SIZE) for j in jpegs[:BATCH]]), tf.float32)
+    for base_name in ("xception", TRAIN_BASE):
+        model, _ = model_lib.build_model(TrainerConfig(base=base_name, weights="none", image_size=SIZE))
+        export_dir = os.path.join(workdir, f"serving_{base_name}")
+        export.export_serving_model(model, tft.TFTransformOutput(graph_dir), SIZE, export_dir)
+        serve = tf.saved_model.load(export_dir).signatures["serving_default"]
+        bare = tf.function(lambda x: model(x, training=False))
+        for batch in (1, BATCH):
+            request = tf.constant(jpegs[:batch])
+            served_ms = latency_ms(lambda: serve(**{features.SERVING_INPUT_KEY: request}), batch)
+            bare_ms = latency_ms(lambda: bare(pixels[:batch]), batch)
+            rows.append((f"serving ms/img batch {batch} ({base_name})", served_ms, bare_ms, "<= 1.2"))
+    return rows
+
+
+def latency_ms(call, batch: int, repeats: int = 5) -> float:
+    call()
+    return 1000 * float(np.median([timed(call) for _ in range(repeats)])) / batch
+
+
+def timed(call) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def peak_rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def print_table(num_images: int, rows) -> None:
+    print(f"\n{num_images} JPEGs, {SIZE}x{SIZE}, batch {BATCH}, {os.cpu_count()} CPUs")
+    print(f"{'figure':44} {'ours':>10} {'baseline':>10} {'ratio':>7}  target")
+    for name, ours, baseline, target in rows:
+        print(f"{name:44} {ours:10.2f} {baseline:10.2f} {ours / baseline:7.2f}  {target}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
