@@ -7,7 +7,6 @@ from typing import Mapping, Sequence
 
 import tensorflow_datasets as tfds
 
-from components.tfds_example_gen import tfds_compat  # noqa: F401  (before TFDS prepares anything)
 
 from components.config import DataConfig
 from tfx.proto import example_gen_pb2

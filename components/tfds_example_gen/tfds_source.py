@@ -15,7 +15,6 @@ from absl import logging
 from components import features
 from components.config import SAMPLE_ARCHIVE_NAME, TFDS_DATASET
 from components.tfds_example_gen import sources
-from components.tfds_example_gen import tfds_compat  # noqa: F401  (before TFDS prepares anything)
 
 _PREPARED_FROM_FILE = "prepared_from.json"
 
