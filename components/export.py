@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components import features, preprocessing
+from components import features, preprocessing, warmup
 
 TRANSFORM_FEATURES_SIGNATURE = "transform_features"
 EXAMPLES_INPUT_KEY = "examples"
@@ -71,3 +71,4 @@ def export_serving_model(
 ) -> None:
     module = ServingModule(model, tf_transform_output, image_size)
     tf.saved_model.save(module, export_dir, signatures=module.signatures())
+    warmup.write_warmup_requests(export_dir)

@@ -9,6 +9,7 @@ import sys
 from typing import Optional
 
 from pipeline import config as config_lib
+from pipeline import predict
 
 EXIT_PUSHED, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_BLESSED = 0, 1, 2, 3
 
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--serving-dir", help="the Pusher's base folder (default serving_model/)")
     run.add_argument("--archive", help="a local kagglecatsanddogs_5340.zip instead of downloading (full profile)")
     run.add_argument("--summary-json", help="also write the run summary as JSON to this file")
+    predict.add_parser(commands)
     return parser
 
 
@@ -66,7 +68,7 @@ def command_run(args: argparse.Namespace) -> int:
     return EXIT_NOT_BLESSED if not summary.blessed else EXIT_FAILED
 
 
-COMMANDS = {"run": command_run}
+COMMANDS = {"run": command_run, "predict": predict.command_predict}
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -35,8 +35,6 @@ def _export_and_push(root: str) -> str:
     model, _ = model_lib.build_model(CONFIG)
     export_dir = os.path.join(root, "export")
     export.export_serving_model(model, tft.TFTransformOutput(graph_dir), SIZE, export_dir)
-    if not os.path.exists(warmup.warmup_path(export_dir)):
-        warmup.write_warmup_requests(export_dir)
     _, version_dir = push_atomically(export_dir, os.path.join(root, "serving_model", MODEL_NAME))
     return version_dir
 
