@@ -329,3 +329,11 @@ def test_a_rerun_of_the_pipeline_reuses_the_cached_artifact(tfds_run, archive, t
     assert states == [metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED]
     (examples,) = store.get_artifacts_by_type("Examples")
     assert json.loads(examples.custom_properties[executor_lib.SPLIT_SIZES_PROPERTY].string_value) == EXPECTED_SPLIT_SIZES
+
+
+@pytest.mark.parametrize("stored, expected", [(False, False), (True, True), ("false", False), ("true", True), (0, False), (1, True)])
+def test_validate_checksum_reads_back_as_ml_metadata_stores_it(stored, expected):
+    # LocalDagRunner hands bool exec properties back as the strings "true"/"false".
+    from components.tfds_example_gen.settings import exec_property_bool
+
+    assert exec_property_bool(stored) is expected

@@ -32,7 +32,7 @@ class SourceSettings:
             folder=exec_properties.get(spec.FOLDER_KEY) or None,
             tfds_data_dir=exec_properties.get(spec.TFDS_DATA_DIR_KEY) or None,
             splits=splits_lib.from_input_config(input_config),
-            validate_checksum=bool(exec_properties.get(spec.VALIDATE_CHECKSUM_KEY, False)),
+            validate_checksum=exec_property_bool(exec_properties.get(spec.VALIDATE_CHECKSUM_KEY, False)),
         )
 
     def check(self) -> None:
@@ -54,3 +54,11 @@ class SourceSettings:
         return sources.source_fingerprint(
             self.source, self.archive, self.folder, self.splits, tfds_source.dataset_version()
         )
+
+
+def exec_property_bool(value: Any) -> bool:
+    """A bool exec property as it arrives: a bool when called directly, the string "true" or
+    "false" when an orchestrator read it back from ML Metadata."""
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return bool(value)
