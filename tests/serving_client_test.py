@@ -29,7 +29,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 import sample_images
 from components import features, warmup
 from pipeline import cli, predict
-from serving_contract_test import pushed_model  # noqa: F401 (fixture)
+from serving_contract_test import load_saved_model, pushed_model  # noqa: F401 (fixture)
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"
 MODEL = predict.DEFAULT_MODEL
@@ -40,10 +40,10 @@ REST_PATH = re.compile(r"^/v1/models/(?P<model>[^/:]+)(?:/versions/(?P<version>\
 class SavedModelServable:
     """What TF Serving loads from a model base path: the highest version's serving_default."""
 
-    def __init__(self, model_base_path: str, model_name: str = MODEL):
+    def __init__(self, model_base_path: str, model_name: str = MODEL, load=tf.saved_model.load):
         self.name = model_name
         self.version = max(int(name) for name in os.listdir(model_base_path) if name.isdigit())
-        self._loaded = tf.saved_model.load(os.path.join(model_base_path, str(self.version)))
+        self._loaded = load(os.path.join(model_base_path, str(self.version)))
         self._signature = self._loaded.signatures["serving_default"]
         self.unavailable_answers = 0  # answer UNAVAILABLE to this many requests first
         self.delay_s = 0.0
@@ -72,6 +72,7 @@ class SavedModelServable:
 
 class _RestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as TF Serving's REST server
+    disable_nagle_algorithm = True  # headers and body are two writes: no delayed-ACK stall
 
     def do_POST(self):
         servable = self.server.servable
@@ -191,7 +192,7 @@ class GrpcLoopbackServer:
 
 @pytest.fixture(scope="module")
 def servable(pushed_model):  # noqa: F811
-    return SavedModelServable(os.path.dirname(pushed_model))
+    return SavedModelServable(os.path.dirname(pushed_model), load=load_saved_model)
 
 
 @pytest.fixture

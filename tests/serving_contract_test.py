@@ -1,7 +1,7 @@
 """The signature contract TF Serving and its clients rely on, read from a pushed model.
 
 Also home of `pushed_model`, the one small exported and pushed model the serving tests share
-(warmup_test and serving_client_test import the fixture).
+(warmup_test and serving_client_test import the fixture and `load_saved_model`).
 """
 
 import functools
@@ -37,6 +37,12 @@ def _export_and_push(root: str) -> str:
     export.export_serving_model(model, tft.TFTransformOutput(graph_dir), SIZE, export_dir)
     _, version_dir = push_atomically(export_dir, os.path.join(root, "serving_model", MODEL_NAME))
     return version_dir
+
+
+@functools.cache
+def load_saved_model(path: str):
+    """tf.saved_model.load, once per path: the serving tests share the loaded model."""
+    return tf.saved_model.load(path)
 
 
 @pytest.fixture(scope="session")
@@ -90,7 +96,7 @@ def test_serving_default_outputs_probability_label_and_logit_per_image(pushed_mo
 
 
 def test_pushed_model_answers_with_the_contracts_names_and_values(pushed_model):
-    signature = tf.saved_model.load(pushed_model).signatures["serving_default"]
+    signature = load_saved_model(pushed_model).signatures["serving_default"]
 
     outputs = signature(**{features.SERVING_INPUT_KEY: tf.constant(sample_images.mixed_images())})
 

@@ -7,12 +7,12 @@ from tensorflow.core.framework import types_pb2
 
 import sample_images
 from components import features, warmup
-from serving_contract_test import pushed_model  # noqa: F401 (fixture)
+from serving_contract_test import load_saved_model, pushed_model  # noqa: F401 (fixture)
 
 
 @pytest.fixture(scope="module")
 def serving_default(pushed_model):  # noqa: F811
-    return tf.saved_model.load(pushed_model).signatures["serving_default"]
+    return load_saved_model(pushed_model).signatures["serving_default"]
 
 
 def test_pushed_model_carries_one_predict_request_per_warmup_batch_size(pushed_model):  # noqa: F811
