@@ -9,6 +9,7 @@ import sys
 from typing import Optional
 
 from pipeline import config as config_lib
+from pipeline import kubeflow_runner
 from pipeline import predict
 
 EXIT_PUSHED, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_BLESSED = 0, 1, 2, 3
@@ -24,7 +25,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--archive", help="a local kagglecatsanddogs_5340.zip instead of downloading (full profile)")
     run.add_argument("--summary-json", help="also write the run summary as JSON to this file")
     predict.add_parser(commands)
+    add_compile_kubeflow_parser(commands)
     return parser
+
+
+def add_compile_kubeflow_parser(commands) -> None:
+    compile_kubeflow = commands.add_parser(
+        "compile-kubeflow", help="compile for Kubeflow Pipelines (profile full unless --profile says otherwise)"
+    )
+    add_config_arguments(compile_kubeflow)
+    compile_kubeflow.set_defaults(profile="full")
+    compile_kubeflow.add_argument("--output", required=True, help="FILE.yaml (pipeline spec) or FILE.json (PipelineJob)")
+    compile_kubeflow.add_argument("--image", default=kubeflow_runner.DEFAULT_IMAGE,
+                                  help="the image every task runs (default %(default)s, built from the Dockerfile)")
+    compile_kubeflow.add_argument("--pipeline-root", help="object storage for artifacts, e.g. gs://BUCKET/pipelines")
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +82,13 @@ def command_run(args: argparse.Namespace) -> int:
     return EXIT_NOT_BLESSED if not summary.blessed else EXIT_FAILED
 
 
-COMMANDS = {"run": command_run, "predict": predict.command_predict}
+def command_compile_kubeflow(args: argparse.Namespace) -> int:
+    path = kubeflow_runner.compile_kubeflow(load_config(args), args.output, args.image, args.beam_args)
+    print(f"[pipeline] wrote {path}", flush=True)
+    return 0
+
+
+COMMANDS = {"run": command_run, "predict": predict.command_predict, "compile-kubeflow": command_compile_kubeflow}
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -4,14 +4,16 @@ ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform -> Tra
   -> Resolver (latest blessed model) -> Evaluator -> Pusher
 """
 
-from typing import Optional
+from typing import Optional, Union
 
 from tfx import v1 as tfx
 from ml_metadata.proto import metadata_store_pb2
 
 from components.atomic_pusher.component import AtomicPusher
 from components.evaluation import build_eval_config
+from components.gated_evaluator.component import GatedEvaluator
 from components.tfds_example_gen.component import TfdsExampleGen
+from components.tunable_trainer.component import TunableTrainer
 from pipeline.config import PipelineConfig
 
 PREPROCESSING_FN = "components.preprocessing.preprocessing_fn"
@@ -23,7 +25,12 @@ def create_pipeline(
     config: PipelineConfig,
     beam_pipeline_args: Optional[list[str]] = None,
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
+    runtime_parameters: bool = False,
 ) -> tfx.dsl.Pipeline:
+    """With `runtime_parameters`, the tunables (both phases' epochs and learning rates, the
+    accuracy bar) are RuntimeParameters defaulting to the config's values, which Kubeflow
+    Pipelines lets a user change per run; otherwise they are the values themselves."""
+    tunable = _runtime_parameter if runtime_parameters else _plain_value
     data = config.data
     example_gen = TfdsExampleGen(
         source=data.source,
@@ -52,7 +59,7 @@ def create_pipeline(
         disable_statistics=True,
     )
 
-    trainer = tfx.components.Trainer(
+    trainer = TunableTrainer(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
@@ -60,7 +67,11 @@ def create_pipeline(
         train_args=tfx.proto.TrainArgs(splits=[TRAIN_SPLIT]),
         eval_args=tfx.proto.EvalArgs(splits=[EVAL_SPLIT]),
         custom_config=config.trainer.to_custom_config(),
-    )
+        phase1_epochs=tunable("phase1_epochs", int, config.trainer.phase1_epochs),
+        phase2_epochs=tunable("phase2_epochs", int, config.trainer.phase2_epochs),
+        phase1_learning_rate=tunable("phase1_learning_rate", float, config.trainer.phase1_learning_rate),
+        phase2_learning_rate=tunable("phase2_learning_rate", float, config.trainer.phase2_learning_rate),
+    ).with_id("Trainer")
 
     model_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
@@ -68,13 +79,14 @@ def create_pipeline(
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
 
-    evaluator = tfx.components.Evaluator(
+    evaluator = GatedEvaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
         eval_config=build_eval_config(config.evaluator.accuracy_bar, config.evaluator.max_accuracy_drop),
         example_splits=[TEST_SPLIT],
-    )
+        accuracy_bar=tunable("accuracy_bar", float, config.evaluator.accuracy_bar),
+    ).with_id("Evaluator")
 
     pusher = AtomicPusher(
         model=trainer.outputs["model"],
@@ -102,3 +114,11 @@ def create_pipeline(
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [],
     )
+
+
+def _plain_value(name: str, ptype: type, value: Union[int, float]) -> Union[int, float]:
+    return ptype(value)
+
+
+def _runtime_parameter(name: str, ptype: type, value: Union[int, float]) -> tfx.dsl.experimental.RuntimeParameter:
+    return tfx.dsl.experimental.RuntimeParameter(name=name, ptype=ptype, default=ptype(value))

@@ -1,0 +1,349 @@
+"""The Kubeflow compile: KFP's own parsers accept it, the DAG and parameters are right, a golden
+file catches changes, and one compiled task runs through TFX's container entrypoint.
+
+No cluster here: the last test runs StatisticsGen's container command locally with the
+executor input the KFP launcher would pass. Regenerate the golden file after an intended
+change with `UPDATE_GOLDEN=1 tools/in-env python -m pytest tests/kubeflow_test.py`.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+from components.evaluation import build_eval_config
+from pipeline import cli, kubeflow_runner
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GOLDEN_SPEC = os.path.join(REPO_ROOT, "tests", "golden", "kubeflow_pipeline_spec.json")
+IMAGE = "registry.example.com/cats-dogs-tfx:test"
+ROOT = "gs://test-bucket/pipelines"
+EXPECTED_UPSTREAM = {
+    "TfdsExampleGen": set(),
+    "StatisticsGen": {"TfdsExampleGen"},
+    "SchemaGen": {"StatisticsGen"},
+    "ExampleValidator": {"StatisticsGen", "SchemaGen"},
+    "Transform": {"TfdsExampleGen", "SchemaGen"},
+    "Trainer": {"Transform", "SchemaGen"},
+    "Evaluator": {"TfdsExampleGen", "Trainer", "latest_blessed_model_resolver-model-resolver"},
+    "AtomicPusher": {"Trainer", "Evaluator"},
+}
+FULL_DEFAULTS = {
+    "phase1_epochs": 20,
+    "phase2_epochs": 10,
+    "phase1_learning_rate": 1e-3,
+    "phase2_learning_rate": 1e-5,
+    "accuracy_bar": 0.95,
+}
+
+
+def compile_with_cli(output, *extra):
+    return cli.main(["compile-kubeflow", "--output", str(output), "--pipeline-root", ROOT, "--image", IMAGE, *extra])
+
+
+@pytest.fixture(scope="module")
+def spec_file(tmp_path_factory):
+    """The full profile's pipeline spec, compiled offline with no credentials."""
+    output = tmp_path_factory.mktemp("compiled") / "pipeline.yaml"
+    assert compile_with_cli(output) == 0
+    return output
+
+
+@pytest.fixture(scope="module")
+def spec(spec_file):
+    return yaml.safe_load(spec_file.read_text())
+
+
+@pytest.fixture(scope="module")
+def job_file(tmp_path_factory, spec_file):  # after spec_file: TFX is imported once
+    output = tmp_path_factory.mktemp("compiled") / "pipeline_job.json"
+    assert compile_with_cli(
+        output,
+        "--set", "trainer.gpus=2",
+        "--set", "trainer.phase1_epochs=3",
+        "--beam-arg=--runner=DataflowRunner",
+        "--beam-arg=--region=europe-west4",
+    ) == 0
+    return output
+
+
+@pytest.fixture(scope="module")
+def job(job_file):
+    return json.loads(job_file.read_text())
+
+
+def container_executors(pipeline_spec):
+    return {
+        label: executor["container"]
+        for label, executor in pipeline_spec["deploymentSpec"]["executors"].items()
+        if "container" in executor
+    }
+
+
+def test_yaml_is_a_kfp_pipeline_spec_and_component(spec_file, spec):
+    json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
+    import kfp.components
+
+    component = kfp.components.load_component_from_file(str(spec_file))
+    assert component.name == "cats-vs-dogs"
+    assert {name: component.component_spec.inputs[name].default for name in FULL_DEFAULTS} == FULL_DEFAULTS
+
+
+def test_json_is_a_kfp_pipeline_job_with_the_root_and_defaults(job):
+    parsed = json_format.ParseDict(job, pipeline_spec_pb2.PipelineJob())
+    assert parsed.runtime_config.gcs_output_directory == ROOT
+    assert dict(parsed.runtime_config.parameter_values.items())["phase1_epochs"].number_value == 3
+
+
+def test_dag_runs_example_gen_to_pusher_with_the_resolver_as_baseline(spec):
+    tasks = spec["root"]["dag"]["tasks"]
+    assert {name: set(tasks[name].get("dependentTasks", [])) for name in EXPECTED_UPSTREAM} == EXPECTED_UPSTREAM
+    baseline = tasks["Evaluator"]["inputs"]["artifacts"]["baseline_model"]["taskOutputArtifact"]
+    assert baseline == {"producerTask": "latest_blessed_model_resolver-model-resolver", "outputArtifactKey": "model"}
+    blessings = tasks["latest_blessed_model_resolver-model-resolver"]["inputs"]["artifacts"]["input"]
+    assert blessings["taskOutputArtifact"]["producerTask"] == "latest_blessed_model_resolver-model-blessing-resolver"
+
+
+def test_every_container_runs_the_image_through_tfx_entrypoint(spec):
+    containers = container_executors(spec)
+    assert len(containers) == len(EXPECTED_UPSTREAM)
+    assert {container["image"] for container in containers.values()} == {IMAGE}
+    assert {tuple(container["command"]) for container in containers.values()} == {
+        ("python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor")
+    }
+
+
+def test_executor_classes_and_entrypoint_are_importable_in_the_image_stack(spec):
+    import importlib
+
+    from tfx.utils import import_utils
+
+    importlib.import_module(container_executors(spec)["Trainer_executor"]["command"][2])
+    for container in container_executors(spec).values():
+        import_utils.import_class_by_path(container["args"][container["args"].index("--executor_class_path") + 1])
+
+
+def test_code_is_referenced_by_module_path_not_packaged(spec):
+    tasks = spec["root"]["dag"]["tasks"]
+    assert tasks["Transform"]["inputs"]["parameters"]["preprocessing_fn"]["runtimeValue"]["constant"] == (
+        "components.preprocessing.preprocessing_fn"
+    )
+    assert tasks["Trainer"]["inputs"]["parameters"]["run_fn"]["runtimeValue"]["constant"] == "components.trainer.run_fn"
+    assert "module_file" not in json.dumps(spec["root"])
+
+
+def test_tunables_are_runtime_parameters_with_the_profile_defaults(spec):
+    inputs = spec["root"]["inputDefinitions"]["parameters"]
+    assert {name: inputs[name]["defaultValue"] for name in inputs} == FULL_DEFAULTS
+    tasks = spec["root"]["dag"]["tasks"]
+    trainer_parameters = tasks["Trainer"]["inputs"]["parameters"]
+    for name in ("phase1_epochs", "phase2_epochs", "phase1_learning_rate", "phase2_learning_rate"):
+        assert trainer_parameters[name] == {"componentInputParameter": name}
+    assert tasks["Evaluator"]["inputs"]["parameters"]["accuracy_bar"] == {"componentInputParameter": "accuracy_bar"}
+    custom_config = json.loads(trainer_parameters["custom_config"]["runtimeValue"]["constant"])
+    assert custom_config["base"] == "xception" and "phase1_epochs" not in custom_config
+
+
+def test_models_are_pushed_under_the_pipeline_root(spec):
+    destination = spec["root"]["dag"]["tasks"]["AtomicPusher"]["inputs"]["parameters"]["push_destination"]
+    assert json.loads(destination["runtimeValue"]["constant"]) == {
+        "filesystem": {"base_directory": f"{ROOT}/serving_model/cats_vs_dogs"}
+    }
+
+
+def test_gpu_request_only_on_the_trainer_when_asked(spec, job):
+    assert all("resources" not in container for container in container_executors(spec).values())
+    containers = container_executors(job["pipelineSpec"])
+    assert containers.pop("Trainer_executor")["resources"]["accelerator"] == {
+        "type": "nvidia.com/gpu", "count": "2", "resourceType": "nvidia.com/gpu", "resourceCount": "2"
+    }
+    assert all("resources" not in container for container in containers.values())
+
+
+def test_beam_arguments_reach_every_container(job):
+    for container in container_executors(job["pipelineSpec"]).values():
+        assert container["args"][-2:] == ["--runner=DataflowRunner", "--region=europe-west4"]
+
+
+def normalized(pipeline_spec):
+    """The spec without what changes with the TFX release: the SDK version."""
+    return {key: value for key, value in pipeline_spec.items() if key != "sdkVersion"}
+
+
+def test_compiled_spec_matches_the_golden_file(spec):
+    text = json.dumps(normalized(spec), indent=1, sort_keys=True) + "\n"
+    if os.environ.get("UPDATE_GOLDEN"):
+        with open(GOLDEN_SPEC, "w") as out:
+            out.write(text)
+    with open(GOLDEN_SPEC) as golden:
+        assert text == golden.read(), (
+            "the compiled Kubeflow spec changed; if intended, rerun with UPDATE_GOLDEN=1 and review the diff"
+        )
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--set", "pipeline_name=Cats_Dogs"], "pipeline_name 'Cats_Dogs' is not a legal Kubeflow pipeline name"),
+        (["--pipeline-root", "outputs/here"], "pipeline root 'outputs/here' is a local path"),
+        (["--pipeline-root", "file:///srv/pipelines"], "is a local path"),
+        (["--image", ""], "--image '' is not an image name"),
+        (["--set", "trainer.epochs=3"], "unknown config key 'trainer.epochs'"),
+        (["--profile", "demo"], "data.archive="),
+        (["--set", "trainer.weights=/data/xception.h5"], "trainer.weights='/data/xception.h5' is a local file"),
+        (["--set", "serving_dir=/srv/models"], "serving_dir '/srv/models' is a local path"),
+    ],
+)
+def test_bad_input_is_a_usage_error_and_writes_nothing(args, message, tmp_path, capsys):
+    output = tmp_path / "pipeline.yaml"
+    assert compile_with_cli(output, *args) == cli.EXIT_USAGE
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_pipeline_root_is_a_usage_error(tmp_path, capsys):
+    assert cli.main(["compile-kubeflow", "--output", str(tmp_path / "p.yaml")]) == cli.EXIT_USAGE
+    assert "needs --pipeline-root" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_default_image_is_the_one_readme_documents():
+    args = cli.build_parser().parse_args(["compile-kubeflow", "--output", "p.yaml"])
+    assert args.image == kubeflow_runner.DEFAULT_IMAGE
+    with open(os.path.join(REPO_ROOT, "README.md")) as readme:
+        assert f"docker build -t {kubeflow_runner.DEFAULT_IMAGE} ." in readme.read()
+
+
+def test_runtime_values_reach_run_fn_custom_config(spec):
+    """A run's parameter values, as the container entrypoint parses them, end up in custom_config."""
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils as entrypoint_utils
+    from tfx.utils import json_utils
+
+    from components.tunable_trainer.executor import with_tunables_in_custom_config
+
+    trainer = spec["components"]["Trainer"]
+    inputs_spec = json_format.ParseDict(trainer["inputDefinitions"], pipeline_spec_pb2.ComponentInputsSpec())
+    executor_input = json_format.ParseDict(
+        {"inputs": {"parameterValues": {
+            "custom_config": spec["root"]["dag"]["tasks"]["Trainer"]["inputs"]["parameters"]["custom_config"]
+            ["runtimeValue"]["constant"],
+            "phase1_epochs": 3, "phase2_epochs": 0, "phase1_learning_rate": 0.01, "phase2_learning_rate": 1e-6,
+        }}},
+        pipeline_spec_pb2.ExecutorInput(),
+    )
+    exec_properties = entrypoint_utils.parse_execution_properties(
+        executor_input.inputs.parameter_values, executor_input.inputs.parameters, inputs_spec
+    )
+    custom_config = json_utils.loads(with_tunables_in_custom_config(exec_properties)["custom_config"])
+    assert custom_config["base"] == "xception"
+    assert {key: (custom_config[key], type(custom_config[key])) for key in FULL_DEFAULTS if key != "accuracy_bar"} == {
+        "phase1_epochs": (3, int),
+        "phase2_epochs": (0, int),
+        "phase1_learning_rate": (0.01, float),
+        "phase2_learning_rate": (1e-6, float),
+    }
+
+
+def test_accuracy_bar_replaces_the_eval_config_value_threshold():
+    from components.gated_evaluator.executor import with_accuracy_bar
+    from tensorflow_model_analysis.proto import config_pb2
+
+    exec_properties = {
+        "eval_config": json_format.MessageToJson(build_eval_config(0.95, 0.02)),
+        "accuracy_bar": 0.6,
+    }
+    eval_config = json_format.Parse(with_accuracy_bar(exec_properties)["eval_config"], config_pb2.EvalConfig())
+    gates = [
+        (metric.class_name, per_slice.threshold)
+        for metric in eval_config.metrics_specs[0].metrics
+        for per_slice in metric.per_slice_thresholds
+    ]
+    assert [(name, threshold.value_threshold.lower_bound.value) for name, threshold in gates] == [
+        ("BinaryAccuracy", 0.6)
+    ]
+    assert gates[0][1].change_threshold.absolute.value == pytest.approx(-0.02)
+
+
+def test_accuracy_bar_without_an_accuracy_threshold_is_an_error():
+    from components.gated_evaluator.executor import with_accuracy_bar
+
+    with pytest.raises(ValueError, match="no BinaryAccuracy value threshold"):
+        with_accuracy_bar({"eval_config": "{}", "accuracy_bar": 0.6})
+
+
+def write_tiny_examples(folder):
+    import tensorflow as tf
+
+    split = folder / "Split-train"
+    split.mkdir(parents=True)
+    with tf.io.TFRecordWriter(str(split / "data_tfrecord-00000-of-00001.gz"), options="GZIP") as writer:
+        for index in range(3):
+            example = tf.train.Example(features=tf.train.Features(feature={
+                "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"\xff\xd8 not decoded here"])),
+                "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[index % 2])),
+                "image/filename": tf.train.Feature(bytes_list=tf.train.BytesList(value=[f"{index}.jpg".encode()])),
+            }))
+            writer.write(example.SerializeToString())
+
+
+def launcher_executor_input(pipeline_spec, task_name, input_uris, output_uris, output_file):
+    """The ExecutorInput the KFP launcher passes for `{{$}}`: artifacts typed as the compiled component
+    declares them, the task's constant parameters, and where to write the executor output."""
+    component = pipeline_spec["components"][pipeline_spec["root"]["dag"]["tasks"][task_name]["componentRef"]["name"]]
+
+    def artifacts(definitions, uris, first_id):
+        return {
+            key: {"artifacts": [{
+                "name": f"projects/p/locations/l/metadataStores/default/artifacts/{first_id + offset}",
+                "type": definitions[key]["artifactType"],
+                "uri": uri,
+                "metadata": metadata,
+            }]}
+            for offset, (key, (uri, metadata)) in enumerate(uris.items())
+        }
+
+    parameters = pipeline_spec["root"]["dag"]["tasks"][task_name]["inputs"]["parameters"]
+    return {
+        "inputs": {
+            "artifacts": artifacts(component["inputDefinitions"]["artifacts"], input_uris, 1),
+            "parameterValues": {name: value["runtimeValue"]["constant"] for name, value in parameters.items()},
+        },
+        "outputs": {
+            "artifacts": artifacts(component["outputDefinitions"]["artifacts"], output_uris, 100),
+            "outputFile": output_file,
+        },
+    }
+
+
+def test_compiled_statistics_gen_task_runs_with_the_tfx_container_entrypoint(spec, tmp_path):
+    examples, statistics, output_file = tmp_path / "examples", tmp_path / "statistics", tmp_path / "task" / "output.json"
+    write_tiny_examples(examples)
+    executor_input = launcher_executor_input(
+        spec,
+        "StatisticsGen",
+        {"examples": (str(examples), {"split_names": '["train"]', "span": 0})},
+        {"statistics": (str(statistics), {})},
+        str(output_file),
+    )
+    container = container_executors(spec)["StatisticsGen_executor"]
+    args = [json.dumps(executor_input) if arg == "{{$}}" else arg for arg in container["args"]]
+    finished = subprocess.run(
+        container["command"] + args, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")},
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    stats = statistics_pb2.DatasetFeatureStatisticsList()
+    stats.ParseFromString((statistics / "Split-train" / "FeatureStats.pb").read_bytes())
+    assert stats.datasets[0].num_examples == 3
+    executor_output = json_format.Parse(output_file.read_text(), pipeline_spec_pb2.ExecutorOutput())
+    written = executor_output.artifacts["statistics"].artifacts[0]
+    assert written.uri == str(statistics)
+    assert json.loads(written.metadata["split_names"]) == ["train"]
