@@ -130,6 +130,42 @@ def compile_for_phase(model: keras.Model, learning_rate: float) -> None:
     )
 
 
+def has_pretrained_weights(config: TrainerConfig) -> bool:
+    return not (config.weights is None or str(config.weights).lower() in NO_WEIGHTS)
+
+
+def scale_for_base(base_name: str, images: tf.Tensor) -> tf.Tensor:
+    """[0, 255] images as the model hands them to the base (after its Rescaling, if any)."""
+    spec = base_spec(base_name)
+    if spec.rescale is None:
+        return images
+    scale, offset = spec.rescale
+    return images * scale + offset
+
+
+def calibrate_batch_norm(base: keras.Model, base_inputs: tf.Tensor) -> None:
+    """Sets every BatchNormalization's moving statistics from one batch of training images.
+
+    Inference-mode BatchNorm is right for a pretrained base: it keeps ImageNet's statistics.
+    A base with random weights has none worth keeping, and with the initial ones (mean 0,
+    variance 1) activations shrink layer after layer until the pooled features are ~1e-10
+    and no head can learn from them. One training-mode pass with momentum 0 gives each layer
+    the statistics of the data it will see; they then stay fixed, as in the recipe.
+    """
+    layers = [layer for layer in base._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+    saved = [(layer.momentum, layer.trainable) for layer in layers]
+    base_trainable = base.trainable
+    base.trainable = True  # Keras updates BatchNorm statistics only in trainable layers.
+    for layer in layers:
+        layer.momentum = 0.0
+    try:
+        base(base_inputs, training=True)
+    finally:
+        for layer, (momentum, trainable) in zip(layers, saved):
+            layer.momentum, layer.trainable = momentum, trainable
+        base.trainable = base_trainable
+
+
 def distribution_strategy() -> tf.distribute.Strategy:
     """MirroredStrategy over several visible GPUs, the default strategy otherwise."""
     if len(tf.config.list_logical_devices("GPU")) > 1:
@@ -139,7 +175,7 @@ def distribution_strategy() -> tf.distribute.Strategy:
 
 def _build_base(spec: BaseSpec, shape: tuple[int, int, int], config: TrainerConfig) -> keras.Model:
     weights = config.weights
-    if weights is None or str(weights).lower() in NO_WEIGHTS:
+    if not has_pretrained_weights(config):
         return spec.constructor(include_top=False, weights=None, input_shape=shape)
     if weights == IMAGENET:
         return _build_imagenet_base(spec, shape, config.base)

@@ -30,6 +30,8 @@ def run_fn(fn_args) -> None:
     strategy = model_lib.distribution_strategy()
     with strategy.scope():
         model, base = model_lib.build_model(config)
+        if not model_lib.has_pretrained_weights(config):
+            calibrate_random_base(base, config, train)
         history = train_two_phases(
             model,
             base,
@@ -42,6 +44,14 @@ def run_fn(fn_args) -> None:
         )
     export.export_serving_model(model, tf_transform_output, config.image_size, fn_args.serving_model_dir)
     training_history.save(history, fn_args.serving_model_dir)
+
+
+def calibrate_random_base(base: keras.Model, config: TrainerConfig, train: tf.data.Dataset) -> None:
+    """A base without pretrained weights gets its BatchNorm statistics from the first batch."""
+    images, _ = next(iter(train))
+    absl.logging.info("Base %s has no pretrained weights: calibrating its BatchNorm statistics on %d images.",
+                      config.base, images.shape[0])
+    model_lib.calibrate_batch_norm(base, model_lib.scale_for_base(config.base, images))
 
 
 def train_two_phases(

@@ -1,65 +1,56 @@
-"""Live progress: each component's start and end with its duration, from TFX's own log lines."""
+"""Live progress: each component's start and end with its duration.
 
-import logging
+LocalDagRunner launches every component through TFX's portable `Launcher.launch`, one call
+per component, so wrapping that method times exactly one component's whole launch (driver,
+executor, publishing to ML Metadata), whatever the components do to logging meanwhile.
+"""
+
 import sys
 import time
 from typing import Callable, Optional, TextIO
 
-_RUNNING = "Component %s is running."
-_FINISHED = "Component %s is finished."
+from tfx.orchestration.portable import launcher
 
 
-class ComponentProgress(logging.Handler):
-    """Watches LocalDagRunner's 'Component X is running/finished.' records (absl logger)."""
-
+class ComponentProgress:
     def __init__(self, stream: TextIO = sys.stdout, clock: Callable[[], float] = time.monotonic):
-        super().__init__(level=logging.INFO)
         self._stream = stream
         self._clock = clock
-        self._started: dict[str, float] = {}
         self.seconds: dict[str, float] = {}
         self.current: Optional[str] = None
 
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.msg not in (_RUNNING, _FINISHED) or not record.args:
-            return
-        node_id = str(record.args[0])
-        if record.msg == _RUNNING:
-            self._started[node_id] = self._clock()
-            self.current = node_id
-            self._print(f"[pipeline] {node_id} started")
-        else:
-            elapsed = self._clock() - self._started.get(node_id, self._clock())
-            self.seconds[node_id] = elapsed
-            self.current = None
-            self._print(f"[pipeline] {node_id} finished in {elapsed:.1f} s")
-
-    def _print(self, line: str) -> None:
-        print(line, file=self._stream, flush=True)
-
     def __enter__(self) -> "ComponentProgress":
-        absl_logger = logging.getLogger("absl")
-        self._previous_level = absl_logger.level
-        absl_logger.setLevel(logging.INFO)
-        # TFX's other INFO lines stay quiet: only warnings reach the console.
-        self._quiet = _MinLevelFilter(logging.WARNING)
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(self._quiet)
-        absl_logger.addHandler(self)
+        self._original_launch = launcher.Launcher.launch
+        original, progress = self._original_launch, self
+
+        def timed_launch(launcher_self, *args, **kwargs):
+            node_id = launcher_self._pipeline_node.node_info.id  # pylint: disable=protected-access
+            progress.component_started(node_id)
+            succeeded = False
+            try:
+                result = original(launcher_self, *args, **kwargs)
+                succeeded = True
+                return result
+            finally:
+                progress.component_ended(node_id, succeeded)
+
+        launcher.Launcher.launch = timed_launch
         return self
 
     def __exit__(self, *exc_info) -> None:
-        absl_logger = logging.getLogger("absl")
-        absl_logger.removeHandler(self)
-        absl_logger.setLevel(self._previous_level)
-        for handler in logging.getLogger().handlers:
-            handler.removeFilter(self._quiet)
+        launcher.Launcher.launch = self._original_launch
 
+    def component_started(self, node_id: str) -> None:
+        self._started = self._clock()
+        self.current = node_id
+        self._print(f"[pipeline] {node_id} started")
 
-class _MinLevelFilter(logging.Filter):
-    def __init__(self, level: int):
-        super().__init__()
-        self._level = level
+    def component_ended(self, node_id: str, succeeded: bool) -> None:
+        elapsed = self._clock() - self._started
+        self.seconds[node_id] = elapsed
+        if succeeded:
+            self.current = None
+        self._print(f"[pipeline] {node_id} {'finished' if succeeded else 'FAILED'} in {elapsed:.1f} s")
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= self._level
+    def _print(self, line: str) -> None:
+        print(line, file=self._stream, flush=True)

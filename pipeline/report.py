@@ -166,11 +166,27 @@ def read_metrics(evaluation_uri: str) -> tuple[dict[str, float], dict[str, dict[
 
 
 def failure_reason(evaluation_uri: Optional[str]) -> str:
+    """Why the gate failed, e.g. "binary_accuracy 0.4500 is below the bar 0.7"."""
     if evaluation_uri is None:
         return "no evaluation"
     result = tfma.load_validation_result(evaluation_uri)
     reasons = []
-    for failure in result.metric_validations_per_slice:
-        for metric in failure.failures:
-            reasons.append(f"{metric.metric_key.name}: {metric.message}")
-    return "; ".join(reasons) or "the gate failed"
+    for slice_result in result.metric_validations_per_slice:
+        for failure in slice_result.failures:
+            reasons.append(_describe_failure(failure))
+    if result.missing_slices or not reasons:
+        reasons.append(f"missing slices or baseline: {len(result.missing_slices)} slice(s)" if result.missing_slices
+                       else "the gate failed")
+    return "; ".join(reasons)
+
+
+def _describe_failure(failure) -> str:
+    name = failure.metric_key.name
+    value = failure.metric_value.double_value.value
+    threshold = failure.metric_threshold
+    if failure.metric_key.is_diff:
+        bound = threshold.change_threshold.absolute.value
+        return f"{name} changed by {value:+.4f} against the latest blessed model (allowed: {bound:+.4f})"
+    if threshold.value_threshold.HasField("lower_bound"):
+        return f"{name} {value:.4f} is below the bar {threshold.value_threshold.lower_bound.value}"
+    return f"{name} {value:.4f}: {failure.message}"

@@ -1,21 +1,45 @@
-"""Live progress lines come from LocalDagRunner's own component log records."""
+"""Live progress comes from wrapping TFX's Launcher.launch, once per component."""
 
 import io
 import itertools
+import types
 
-from absl import logging as absl_logging
+import pytest
+from tfx.orchestration.portable import launcher
 
 from pipeline.progress import ComponentProgress
 
 
-def test_start_and_end_of_each_component_with_duration():
+def fake_launcher(node_id):
+    return types.SimpleNamespace(_pipeline_node=types.SimpleNamespace(node_info=types.SimpleNamespace(id=node_id)))
+
+
+def run_with_progress(monkeypatch, launch_behaviour):
+    monkeypatch.setattr(launcher.Launcher, "launch", lambda self: launch_behaviour(self))
     out = io.StringIO()
     ticks = itertools.count(start=10.0, step=2.5)
-    with ComponentProgress(stream=out, clock=lambda: next(ticks)) as progress:
-        absl_logging.info("Component %s is running.", "Trainer")
-        assert progress.current == "Trainer"
-        absl_logging.info("Some other TFX line %s", "x")
-        absl_logging.info("Component %s is finished.", "Trainer")
+    progress = ComponentProgress(stream=out, clock=lambda: next(ticks))
+    return progress, out
+
+
+def test_start_and_end_of_each_component_with_duration(monkeypatch):
+    progress, out = run_with_progress(monkeypatch, lambda self: "launched")
+    with progress:
+        assert launcher.Launcher.launch(fake_launcher("Trainer")) == "launched"
     assert out.getvalue().splitlines() == ["[pipeline] Trainer started", "[pipeline] Trainer finished in 2.5 s"]
     assert progress.seconds == {"Trainer": 2.5}
     assert progress.current is None
+
+
+def test_a_failing_component_is_named_and_the_launcher_restored(monkeypatch):
+    def fail(self):
+        raise RuntimeError("executor crashed")
+
+    progress, out = run_with_progress(monkeypatch, fail)
+    patched = launcher.Launcher.launch
+    with progress:
+        with pytest.raises(RuntimeError, match="executor crashed"):
+            launcher.Launcher.launch(fake_launcher("Evaluator"))
+    assert progress.current == "Evaluator"
+    assert out.getvalue().splitlines()[-1] == "[pipeline] Evaluator FAILED in 2.5 s"
+    assert launcher.Launcher.launch is patched
