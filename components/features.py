@@ -13,7 +13,7 @@ FILENAME_KEY = "image/filename"
 LABEL_NAMES = ("cat", "dog")
 
 # Transformed features written by Transform and read by the Trainer.
-TRANSFORMED_IMAGE_KEY = "image_xf"  # uint8 [height, width, 3], values 0..255
+TRANSFORMED_IMAGE_KEY = "image_xf"  # bytes: raw uint8 [size, size, 3], row-major (tf.io.decode_raw)
 TRANSFORMED_LABEL_KEY = "label_xf"  # int64
 
 # Serving contract.
