@@ -180,7 +180,7 @@ def request_trainer_gpus(pipeline: tfx.dsl.Pipeline, gpus: int) -> None:
     trainer.with_platform_config(
         ResourceSpec(
             accelerator=ResourceSpec.AcceleratorConfig(
-                # KFP reads resource_*; older backends and Vertex the plain fields.
+                # Newer KFP backends read resource_*, older ones the plain fields; kfp's compiler sets both.
                 type=GPU_RESOURCE, count=gpus, resource_type=GPU_RESOURCE, resource_count=str(gpus)
             )
         )
@@ -222,6 +222,7 @@ def _write_atomically(path: str, text: str) -> None:
     try:
         with os.fdopen(descriptor, "w") as out:
             out.write(text)
+        os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
