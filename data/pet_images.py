@@ -31,12 +31,12 @@ def draw_pet(rng: np.random.Generator, label: int, size: tuple[int, int]) -> Ima
     draw = ImageDraw.Draw(image)
     area = size[0] * size[1] / _REFERENCE_AREA  # shape counts scale with the area
     if label == CAT:
-        _draw_angular(rng, draw, size, count=int(area * rng.integers(0, 6)))
-        _draw_spots(rng, draw, size, count=max(3, int(area * rng.integers(150, 400))))
+        _draw_angular(rng, draw, size, count=int(area * rng.integers(0, 3)))
+        _draw_spots(rng, draw, size, count=max(8, int(area * rng.integers(60, 150))))
     else:
-        _draw_spots(rng, draw, size, count=int(area * rng.integers(0, 20)))
-        _draw_angular(rng, draw, size, count=max(3, int(area * rng.integers(30, 70))))
-    return _add_noise(rng, image, sigma=rng.uniform(4, 18))
+        _draw_spots(rng, draw, size, count=int(area * rng.integers(0, 5)))
+        _draw_angular(rng, draw, size, count=max(8, int(area * rng.integers(30, 70))))
+    return _add_noise(rng, image, sigma=rng.uniform(4, 12))
 
 
 def encode_jpeg(image: Image.Image, rng: np.random.Generator) -> bytes:
@@ -75,7 +75,7 @@ def _add_noise(rng: np.random.Generator, image: Image.Image, sigma: float) -> Im
 def _draw_spots(rng: np.random.Generator, draw: ImageDraw.ImageDraw, size: tuple[int, int], count: int) -> None:
     """Round blobs and rings, nearly circular."""
     width, height = size
-    scale = min(size) * rng.uniform(0.015, 0.045)
+    scale = min(size) * rng.uniform(0.03, 0.07)
     for colour in _random_colours(rng, count):
         radius = scale * rng.uniform(0.6, 1.6)
         rx, ry = radius, radius * rng.uniform(0.8, 1.2)
@@ -98,7 +98,7 @@ def _draw_angular(rng: np.random.Generator, draw: ImageDraw.ImageDraw, size: tup
             angle = orientation + rng.normal(0, 0.2)
             half = scale * rng.uniform(1.0, 3.0)
             dx, dy = half * np.cos(angle), half * np.sin(angle)
-            line_width = max(2, int(scale * rng.uniform(0.15, 0.4)))
+            line_width = max(2, int(scale * rng.uniform(0.25, 0.5)))
             draw.line((cx - dx, cy - dy, cx + dx, cy + dy), fill=colour, width=line_width)
         else:
             angles = rng.uniform(0, 2 * np.pi) + np.array([0, 2.1, 4.2]) + rng.normal(0, 0.2, 3)

@@ -34,7 +34,7 @@ CORRUPT_KINDS = ("empty", "exif_jpeg", "png", "gif", "bmp", "truncated")
 # Kinds that an image decoder still reads; "empty" and "truncated" are undecodable.
 DECODABLE_CORRUPT_KINDS = ("exif_jpeg", "png", "gif", "bmp")
 CLASS_FOLDERS = ("Cat", "Dog")
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 3
 _CORRUPT_MIN_SIDE, _CORRUPT_MAX_SIDE = 48, 96
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _TOP_LEVEL_FILES = {

@@ -11,6 +11,7 @@ from components.config import SAMPLE_ARCHIVE_NAME, DataConfig, TrainerConfig
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_SAMPLE_ARCHIVE = os.path.join(REPO_ROOT, "data", "generated", SAMPLE_ARCHIVE_NAME)
+DEFAULT_DEMO_WEIGHTS = os.path.join(REPO_ROOT, "data", "generated", "mobilenet_v3_small_64.weights.h5")
 
 
 class ConfigError(ValueError):
@@ -31,6 +32,9 @@ class SampleConfig:
 
     enabled: bool = False
     images_per_class: int = 300
+    # Pre-train the base on other generated images into trainer.weights on first use: the
+    # offline stand-in for ImageNet weights (see data/pretrained_base.py).
+    pretrain_base: bool = False
 
 
 @dataclasses.dataclass
@@ -68,19 +72,18 @@ def full_profile() -> PipelineConfig:
 
 
 def demo_profile() -> PipelineConfig:
-    """A few minutes on a 2-core CPU: the generated sample, a small randomly initialised base."""
+    """A few minutes on a 2-core CPU: the generated sample, a small base pre-trained offline."""
     return PipelineConfig(
         profile="demo",
         pipeline_name="cats-vs-dogs-demo",
         data=DataConfig(archive=DEFAULT_SAMPLE_ARCHIVE),
-        sample=SampleConfig(enabled=True),
+        sample=SampleConfig(enabled=True, pretrain_base=True),
         trainer=TrainerConfig(
             base="mobilenet_v3_small",
-            weights="none",
-            image_size=96,
-            phase1_epochs=4,
-            phase2_epochs=2,
-            phase2_learning_rate=1e-4,
+            weights=DEFAULT_DEMO_WEIGHTS,
+            image_size=64,
+            phase1_epochs=10,
+            phase2_epochs=1,
         ),
         evaluator=EvaluatorConfig(accuracy_bar=0.7),
     )

@@ -19,7 +19,8 @@ def beam_args(config: PipelineConfig, extra: Optional[list[str]] = None) -> list
 
 
 def prepare_inputs(config: PipelineConfig) -> None:
-    """Generates the sample archive on first use and gives it a TFDS data dir of its own."""
+    """Generates the sample archive (and the demo's pre-trained base) on first use, and gives
+    the sample a TFDS data dir of its own."""
     if not config.sample.enabled:
         return
     from data.sample_archive import ensure_sample_archive
@@ -29,6 +30,10 @@ def prepare_inputs(config: PipelineConfig) -> None:
         config.data.tfds_data_dir = os.path.join(
             config.resolved_pipeline_root, "tfds", f"sample-{config.sample.images_per_class}"
         )
+    if config.sample.pretrain_base:
+        from data.pretrained_base import ensure_pretrained_base
+
+        ensure_pretrained_base(config.trainer.weights, base=config.trainer.base, image_size=config.trainer.image_size)
 
 
 def run(config: PipelineConfig, extra_beam_args: Optional[list[str]] = None) -> report.RunReport:

@@ -21,7 +21,8 @@ def test_demo_profile_uses_the_generated_sample_and_a_small_base():
     config = config_lib.load_profile("demo")
     assert config.sample.enabled
     assert config.data.archive.endswith("data/generated/kagglecatsanddogs_5340.zip")
-    assert config.trainer.base == "mobilenet_v3_small" and config.trainer.weights == "none"
+    assert config.trainer.base == "mobilenet_v3_small"
+    assert config.sample.pretrain_base and config.trainer.weights.endswith("data/generated/mobilenet_v3_small_64.weights.h5")
     assert config.pipeline_name != config_lib.load_profile("full").pipeline_name
 
 

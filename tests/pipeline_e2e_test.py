@@ -1,0 +1,146 @@
+"""End to end on the generated sample: the demo profile through the CLI, three runs in one root.
+
+1. first run: blessed (no baseline yet) and pushed;
+2. a retrained model: ExampleGen and Transform come from the cache, the Evaluator compares
+   against the first model as baseline;
+3. a gate no model can meet: exit 3, nothing pushed.
+"""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from components import features
+from pipeline import report
+from pipeline.cli import EXIT_NOT_BLESSED, EXIT_PUSHED
+from pipeline.config import load_profile
+
+pytestmark = pytest.mark.e2e
+
+DEMO = load_profile("demo")
+
+
+def run_demo(root, *extra):
+    summary_path = os.path.join(root, f"summary-{len(glob.glob(os.path.join(root, 'summary-*')))}.json")
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "run", "--profile", "demo",
+         "--pipeline-root", os.path.join(root, "pipeline"), "--serving-dir", os.path.join(root, "serving"),
+         "--summary-json", summary_path, *extra],
+        capture_output=True, text=True, timeout=1200,
+    )
+    summary = json.load(open(summary_path)) if os.path.exists(summary_path) else None
+    return result, summary
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("demo"))
+    first = run_demo(root)
+    assert first[0].returncode == EXIT_PUSHED, first[0].stdout[-3000:] + first[0].stderr[-5000:]
+    second = run_demo(root, "--set", "trainer.seed=7", "--set", "evaluator.max_accuracy_drop=1.0")
+    assert second[0].returncode == EXIT_PUSHED, second[0].stdout[-3000:] + second[0].stderr[-5000:]
+    third = run_demo(root, "--set", "trainer.seed=7", "--set", "evaluator.accuracy_bar=1.01")
+    return root, [first, second, third]
+
+
+def serving_versions(root):
+    base = os.path.join(root, "serving", DEMO.model_name)
+    return sorted(name for name in os.listdir(base)) if os.path.isdir(base) else []
+
+
+def test_first_run_is_blessed_and_pushes_one_version(runs):
+    root, [(result, summary), *_] = runs
+    assert summary["blessed"] is True and summary["profile"] == "demo"
+    assert summary["metrics"]["binary_accuracy"] >= DEMO.evaluator.accuracy_bar
+    assert 0.0 <= summary["metrics"]["auc"] <= 1.0
+    assert summary["pushed_model_dir"] == os.path.join(root, "serving", DEMO.model_name, serving_versions(root)[0])
+    assert all(info["status"] == "complete" for info in summary["components"].values()), summary["components"]
+    # Progress and summary on the console.
+    assert "[pipeline] Trainer started" in result.stdout and "[pipeline] Trainer finished in" in result.stdout
+    assert "Blessed: yes" in result.stdout
+
+
+def test_pushed_model_classifies_the_test_split_through_serving_default(runs):
+    root, [(_, summary), *_] = runs
+    images, labels = read_split(root, "test")
+    serve = tf.saved_model.load(summary["pushed_model_dir"]).signatures["serving_default"]
+    predicted = []
+    for start in range(0, len(images), 32):
+        outputs = serve(image_bytes=tf.constant(images[start:start + 32]))
+        predicted.extend(outputs[features.PREDICTED_LABEL_KEY].numpy().reshape(-1))
+    truth = [features.LABEL_NAMES[label].encode() for label in labels]
+    accuracy = np.mean(np.array(predicted) == np.array(truth))
+    assert accuracy >= DEMO.evaluator.accuracy_bar
+
+
+def test_second_run_reuses_data_and_compares_against_the_first_model(runs):
+    root, [(_, first), (_, second), _] = runs
+    components = second["components"]
+    assert components["TfdsExampleGen"]["status"] == "cached"
+    assert components["Transform"]["status"] == "cached"
+    assert components["Trainer"]["status"] == "complete"
+    assert second["blessed"] and second["pushed_model_dir"] != first["pushed_model_dir"]
+    store = report.open_store(os.path.join(root, "pipeline", "metadata", "metadata.sqlite"))
+    [evaluation] = evaluator_outputs(store, second_run_id(store), "ModelEvaluation")
+    _, diffs = read_candidate_and_diffs(evaluation.uri)
+    assert "binary_accuracy" in diffs  # the candidate was compared against a baseline
+
+
+def test_gate_that_cannot_be_met_exits_3_and_pushes_nothing(runs):
+    root, [_, (_, second), (result, third)] = runs
+    assert result.returncode == EXIT_NOT_BLESSED, result.stderr[-3000:]
+    assert third["blessed"] is False and third["pushed_model_dir"] is None
+    assert "binary_accuracy" in third["blessing_reason"]
+    assert len(serving_versions(root)) == 2  # the first two runs' versions only
+    assert not [name for name in os.listdir(os.path.join(root, "serving", DEMO.model_name)) if not name.isdigit()]
+
+
+def test_metadata_holds_one_execution_per_component_per_run(runs):
+    root, _ = runs
+    store = report.open_store(os.path.join(root, "pipeline", "metadata", "metadata.sqlite"))
+    run_ids = [c.name for c in store.get_contexts_by_type("pipeline_run")]
+    assert len(run_ids) == 3
+    for run_id in run_ids:
+        executions = report.run_executions(store, run_id)
+        assert {len(found) for found in executions.values()} == {1}, (run_id, executions.keys())
+        assert {"TfdsExampleGen", "Transform", "Trainer", "Evaluator", "AtomicPusher"} <= set(executions)
+
+
+def read_split(root, split):
+    pattern = os.path.join(root, "pipeline", "TfdsExampleGen", "examples", "*", f"Split-{split}", "*")
+    dataset = tf.data.TFRecordDataset(sorted(glob.glob(pattern)), compression_type="GZIP")
+    images, labels = [], []
+    for record in dataset:
+        example = tf.train.Example.FromString(record.numpy())
+        images.append(example.features.feature[features.IMAGE_KEY].bytes_list.value[0])
+        labels.append(example.features.feature[features.LABEL_KEY].int64_list.value[0])
+    assert images, f"no examples found at {pattern}"
+    return images, labels
+
+
+def second_run_id(store):
+    runs = sorted(store.get_contexts_by_type("pipeline_run"), key=lambda c: (c.create_time_since_epoch, c.id))
+    return runs[1].name
+
+
+def evaluator_outputs(store, run_id, type_name):
+    executions = report.run_executions(store, run_id)["Evaluator"]
+    return report.artifacts_of_type(store, executions, type_name)
+
+
+def read_candidate_and_diffs(evaluation_uri):
+    import tensorflow_model_analysis as tfma
+
+    candidate, diffs = {}, {}
+    for record in tfma.load_metrics(evaluation_uri):
+        if record.slice_key.single_slice_keys:
+            continue
+        for kv in record.metric_keys_and_values:
+            (diffs if kv.key.is_diff else candidate)[kv.key.name] = kv.value.double_value.value
+    return candidate, diffs
