@@ -27,7 +27,7 @@ from PIL import Image
 from components.config import SAMPLE_ARCHIVE_NAME
 from data import pet_images
 
-DEFAULT_IMAGES_PER_CLASS = 300
+DEFAULT_IMAGES_PER_CLASS = 450
 DEFAULT_OUTPUT = pathlib.Path(__file__).resolve().parent / "generated" / SAMPLE_ARCHIVE_NAME
 NUM_CORRUPT_ENTRIES = 1738  # TFDS's cats_vs_dogs._NUM_CORRUPT_IMAGES
 CORRUPT_KINDS = ("empty", "exif_jpeg", "png", "gif", "bmp", "truncated")

@@ -31,7 +31,7 @@ class SampleConfig:
     """The generated sample archive (demo profile); generated on first use when enabled."""
 
     enabled: bool = False
-    images_per_class: int = 300
+    images_per_class: int = 450
     # Pre-train the base on other generated images into trainer.weights on first use: the
     # offline stand-in for ImageNet weights (see data/pretrained_base.py).
     pretrain_base: bool = False
