@@ -11,6 +11,8 @@ from components.config import SAMPLE_ARCHIVE_NAME, DataConfig, TrainerConfig
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_SAMPLE_ARCHIVE = os.path.join(REPO_ROOT, "data", "generated", SAMPLE_ARCHIVE_NAME)
+# The image README's deploy section builds; tag and push it to a registry the cluster can pull from.
+DEFAULT_IMAGE = "cats-dogs-tfx:0.1.0"
 DEFAULT_DEMO_WEIGHTS = os.path.join(REPO_ROOT, "data", "generated", "mobilenet_v3_small_64.weights.h5")
 
 

@@ -18,13 +18,11 @@ from typing import TYPE_CHECKING, Any, Optional
 import yaml
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from pipeline.config import ConfigError, PipelineConfig
+from pipeline.config import DEFAULT_IMAGE, ConfigError, PipelineConfig
 
 if TYPE_CHECKING:
     from tfx import v1 as tfx
 
-# The image README's deploy section builds; tag and push it to a registry the cluster can pull from.
-DEFAULT_IMAGE = "cats-dogs-tfx:0.1.0"
 TRAINER_ID = "Trainer"
 GPU_RESOURCE = "nvidia.com/gpu"
 PIPELINE_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
