@@ -25,9 +25,6 @@ import time
 
 import numpy as np
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, REPO)
-
 SIZE = 150
 BATCH = 32
 TRAIN_BASE = "mobilenet_v3_small"
