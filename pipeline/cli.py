@@ -9,6 +9,7 @@ import sys
 from typing import Optional
 
 from pipeline import config as config_lib
+from pipeline import console
 from pipeline import kubeflow_runner
 from pipeline import predict
 
@@ -92,6 +93,7 @@ COMMANDS = {"run": command_run, "predict": predict.command_predict, "compile-kub
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    console.quiet_known_noise()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
