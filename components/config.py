@@ -7,6 +7,8 @@ from typing import Any, Optional
 
 TFDS_DATASET = "cats_vs_dogs"
 SAMPLE_ARCHIVE_NAME = "kagglecatsanddogs_5340.zip"
+# The Examples artifact's split names.
+TRAIN_SPLIT, EVAL_SPLIT, TEST_SPLIT = "train", "eval", "test"
 
 
 @dataclasses.dataclass
@@ -27,6 +29,11 @@ class DataConfig:
     test_split: str = "train[50%:60%]"
     # Verify the real archive's size and sha256 before preparing.
     validate_checksum: bool = False
+    # Gzip the examples: JPEG bytes shrink by ~4% for ~3 ms of CPU per image.
+    gzip_output: bool = False
+
+    def split_expressions(self) -> dict[str, str]:
+        return {TRAIN_SPLIT: self.train_split, EVAL_SPLIT: self.eval_split, TEST_SPLIT: self.test_split}
 
 
 @dataclasses.dataclass

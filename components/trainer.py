@@ -14,7 +14,7 @@ import keras
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components import export, features, preprocessing, training_history
+from components import export, features, preprocessing, tfrecords, training_history
 from components import model as model_lib
 from components.config import TrainerConfig
 
@@ -90,8 +90,7 @@ def transformed_dataset(
     """Batches of (float32 [batch, size, size, 3] in [0, 255], float32 [batch, 1] labels)
     from the Transform's transformed examples (gzipped or plain TFRecords)."""
     files = _expand(file_patterns)
-    compression = "GZIP" if all(f.endswith(".gz") for f in files) else ""
-    dataset = tf.data.TFRecordDataset(files, compression_type=compression, num_parallel_reads=tf.data.AUTOTUNE)
+    dataset = tfrecords.dataset(files, num_parallel_reads=tf.data.AUTOTUNE)
     if training:
         dataset = dataset.shuffle(SHUFFLE_BUFFER, seed=config.seed, reshuffle_each_iteration=True)
     if repeat:

@@ -10,6 +10,7 @@ from tfx import v1 as tfx
 from ml_metadata.proto import metadata_store_pb2
 
 from components.atomic_pusher.component import AtomicPusher
+from components.config import EVAL_SPLIT, TEST_SPLIT, TRAIN_SPLIT
 from components.evaluation import build_eval_config
 from components.gated_evaluator.component import GatedEvaluator
 from components.tfds_example_gen.component import TfdsExampleGen
@@ -18,7 +19,6 @@ from pipeline.config import PipelineConfig
 
 PREPROCESSING_FN = "components.preprocessing.preprocessing_fn"
 RUN_FN = "components.trainer.run_fn"
-TRAIN_SPLIT, EVAL_SPLIT, TEST_SPLIT = "train", "eval", "test"
 
 
 def create_pipeline(
@@ -31,15 +31,7 @@ def create_pipeline(
     accuracy bar) are RuntimeParameters defaulting to the config's values, which Kubeflow
     Pipelines lets a user change per run; otherwise they are the values themselves."""
     tunable = _runtime_parameter if runtime_parameters else _plain_value
-    data = config.data
-    example_gen = TfdsExampleGen(
-        source=data.source,
-        archive=data.archive,
-        folder=data.folder,
-        tfds_data_dir=data.tfds_data_dir,
-        splits={TRAIN_SPLIT: data.train_split, EVAL_SPLIT: data.eval_split, TEST_SPLIT: data.test_split},
-        validate_checksum=data.validate_checksum,
-    )
+    example_gen = TfdsExampleGen.from_data_config(config.data)
 
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
 

@@ -13,7 +13,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import proto_utils
 
-from components import features
+from components import features, tfrecords
 from components.config import SAMPLE_ARCHIVE_NAME
 from components.tfds_example_gen import executor as executor_lib
 from components.tfds_example_gen import spec
@@ -83,6 +83,48 @@ def test_tfds_artifact_properties(tfds_run):
     assert artifact.get_string_custom_property(executor_lib.TFDS_DATASET_PROPERTY).startswith("cats_vs_dogs:")
     assert json.loads(artifact.get_string_custom_property(executor_lib.LABEL_NAMES_PROPERTY)) == ["cat", "dog"]
     assert artifact.get_string_custom_property("payload_format") == "FORMAT_TF_EXAMPLE"
+
+
+def test_examples_are_plain_tfrecords_that_tfx_readers_take(tfds_run):
+    # StatisticsGen, Transform and the Evaluator read through tfxio, which must see plain files.
+    import apache_beam as beam
+    from apache_beam.testing.util import assert_that, equal_to
+    from tfx.components.util import tfxio_utils
+
+    artifact, _ = tfds_run
+    split_uri = artifact_utils.get_split_uri([artifact], "train")
+    names = os.listdir(split_uri)
+    assert names and all(name.startswith("data_tfrecord-") and not name.endswith(".gz") for name in names)
+    assert all(open(os.path.join(split_uri, name), "rb").read(2) != b"\x1f\x8b" for name in names)
+    make_tfxio = tfxio_utils.get_tfxio_factory_from_artifact([artifact], telemetry_descriptors=["test"])
+    with beam.Pipeline() as pipeline:
+        rows = (
+            pipeline
+            | make_tfxio(os.path.join(split_uri, "*")).BeamSource(batch_size=7)
+            | beam.Map(lambda batch: batch.num_rows)
+            | beam.CombineGlobally(sum)
+        )
+        assert_that(rows, equal_to([EXPECTED_SPLIT_SIZES["train"]]))
+
+
+@pytest.mark.parametrize("run", ["tfds_run", "folder_run"])
+def test_examples_are_written_in_mixed_label_order(run, request):
+    # The executor writes without a Reshuffle, relying on both sources' own shuffled order.
+    _, examples = request.getfixturevalue(run)
+    labels = [record["label"] for record in examples["train"]]
+    label_changes = sum(a != b for a, b in zip(labels, labels[1:]))
+    assert label_changes >= len(labels) // 4, labels
+
+
+def test_gzip_output_writes_the_same_examples_gzipped(tfds_run, archive, tfds_data_dir, tmp_path):
+    _, plain_examples = tfds_run
+    artifact, gzipped_examples = _run_executor(TfdsExampleGen(archive=archive, tfds_data_dir=tfds_data_dir, gzip_output=True), tmp_path)
+    split_uri = artifact_utils.get_split_uri([artifact], "train")
+    names = os.listdir(split_uri)
+    assert names and all(name.endswith(".gz") for name in names)
+    assert all(open(os.path.join(split_uri, name), "rb").read(2) == b"\x1f\x8b" for name in names)
+    by_name = lambda examples: {split: sorted(records, key=lambda r: r["filename"]) for split, records in examples.items()}  # noqa: E731
+    assert by_name(gzipped_examples) == by_name(plain_examples)
 
 
 def test_second_tfds_run_reuses_the_prepared_data(tfds_run, archive, tfds_data_dir, tmp_path):
@@ -163,7 +205,7 @@ def _run_executor(component, output_dir):
 def _read_split(artifact, split_name):
     pattern = os.path.join(artifact_utils.get_split_uri([artifact], split_name), "*")
     records = []
-    for serialized in tf.data.TFRecordDataset(tf.io.gfile.glob(pattern), compression_type="GZIP"):
+    for serialized in tfrecords.dataset(tf.io.gfile.glob(pattern)):
         feature = tf.train.Example.FromString(serialized.numpy()).features.feature
         records.append(
             {
@@ -331,7 +373,7 @@ def test_a_rerun_of_the_pipeline_reuses_the_cached_artifact(tfds_run, archive, t
     assert json.loads(examples.custom_properties[executor_lib.SPLIT_SIZES_PROPERTY].string_value) == EXPECTED_SPLIT_SIZES
 
 
-@pytest.mark.parametrize("stored, expected", [(False, False), (True, True), ("false", False), ("true", True), (0, False), (1, True)])
+@pytest.mark.parametrize("stored, expected", [(False, False), (True, True), ("false", False), ("true", True), (0, False), (1, True), ("0", False), ("1", True)])
 def test_validate_checksum_reads_back_as_ml_metadata_stores_it(stored, expected):
     # LocalDagRunner hands bool exec properties back as the strings "true"/"false".
     from components.tfds_example_gen.settings import exec_property_bool

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components import features
+from components import features, tfrecords
 from pipeline import report
 from pipeline.cli import EXIT_NOT_BLESSED, EXIT_PUSHED
 from pipeline.config import load_profile
@@ -114,7 +114,7 @@ def test_metadata_holds_one_execution_per_component_per_run(runs):
 
 def read_split(root, split):
     pattern = os.path.join(root, "pipeline", "TfdsExampleGen", "examples", "*", f"Split-{split}", "*")
-    dataset = tf.data.TFRecordDataset(sorted(glob.glob(pattern)), compression_type="GZIP")
+    dataset = tfrecords.dataset(sorted(glob.glob(pattern)))
     images, labels = [], []
     for record in dataset:
         example = tf.train.Example.FromString(record.numpy())

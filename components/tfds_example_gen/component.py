@@ -26,6 +26,11 @@ class TfdsExampleGen(base_beam_component.BaseBeamComponent):
     `splits` maps output split names to TFDS split expressions over the source's one split,
     "train"; they must not overlap. Bad input raises ValueError here, and again when the
     executor starts, before any Beam work.
+
+    The examples are written as uncompressed TFRecord files unless `gzip_output`: JPEG bytes
+    shrink by about 4% under gzip, which costs about 3 ms of CPU per image, most of the
+    component's time. TFX's readers (StatisticsGen, Transform, Evaluator, the Trainer's
+    tfxio) tell compressed from uncompressed files by the ".gz" suffix.
     """
 
     SPEC_CLASS = spec.TfdsExampleGenSpec
@@ -40,7 +45,7 @@ class TfdsExampleGen(base_beam_component.BaseBeamComponent):
         tfds_data_dir: Optional[str] = None,
         splits: Optional[Mapping[str, str]] = None,
         validate_checksum: bool = False,
-        output_file_format: int = example_gen_pb2.FORMAT_TFRECORDS_GZIP,
+        gzip_output: bool = False,
     ):
         source_settings = settings.SourceSettings(
             source=source,
@@ -56,13 +61,13 @@ class TfdsExampleGen(base_beam_component.BaseBeamComponent):
                 input_config=splits_lib.to_input_config(source_settings.splits),
                 output_config=example_gen_pb2.Output(),
                 output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
-                output_file_format=output_file_format,
                 source=source,
                 archive=archive,
                 folder=folder,
                 tfds_data_dir=tfds_data_dir,
                 validate_checksum=validate_checksum,
                 source_fingerprint=source_settings.fingerprint(),
+                gzip_output=gzip_output,
                 examples=types.Channel(type=standard_artifacts.Examples),
             )
         )
@@ -74,6 +79,7 @@ class TfdsExampleGen(base_beam_component.BaseBeamComponent):
             archive=config.archive,
             folder=config.folder,
             tfds_data_dir=config.tfds_data_dir,
-            splits={"train": config.train_split, "eval": config.eval_split, "test": config.test_split},
+            splits=config.split_expressions(),
             validate_checksum=config.validate_checksum,
+            gzip_output=config.gzip_output,
         )

@@ -58,7 +58,8 @@ class SourceSettings:
 
 def exec_property_bool(value: Any) -> bool:
     """A bool exec property as it arrives: a bool when called directly, the string "true" or
-    "false" when an orchestrator read it back from ML Metadata."""
+    "false" when an orchestrator read it back from ML Metadata, 0 or 1 (possibly as a string)
+    from a Kubeflow parameter."""
     if isinstance(value, str):
-        return value.strip().lower() == "true"
+        return value.strip().lower() in ("true", "1")
     return bool(value)
