@@ -1,7 +1,8 @@
 """Runs preprocessing_fn through tft_beam on local TFRecords, as TFX's Transform does.
 
-For tests and benchmarks: it writes the same two things Transform hands the Trainer, the
-transform graph and gzipped transformed examples.
+For tests and benchmarks: it writes the same two things the pipeline's Transform
+(components.plain_record_transform) hands the Trainer, the transform graph and transformed
+examples in plain TFRecord files.
 """
 
 from __future__ import annotations
@@ -64,18 +65,18 @@ def transform_tfrecords(raw_pattern: str, output_dir: str, image_size: int) -> t
             source.TensorAdapterConfig(),
         ) | "AnalyzeAndTransform" >> tft_beam.AnalyzeAndTransformDataset(fn, output_record_batches=True)
         _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(graph_dir)
-        # Arrow record batches and the C++ encoder, as TFX's Transform executor writes them.
+        # Arrow record batches and the C++ encoder, as TFX's Transform executor encodes them.
         encoder = example_coder.RecordBatchToExamplesEncoder(metadata.schema)
         _ = (
             transformed
             | "Encode" >> beam.FlatMap(lambda batch_and_passthrough: encoder.encode(batch_and_passthrough[0]))
             | "Write"
-            >> beam.io.WriteToTFRecord(examples_prefix, file_name_suffix=".gz", num_shards=1)
+            >> beam.io.WriteToTFRecord(examples_prefix, compression_type=beam.io.filesystem.CompressionTypes.UNCOMPRESSED)
         )
     # Like TFX's Transform, keep the raw schema next to the graph for raw_feature_spec().
     raw_metadata_dir = os.path.join(graph_dir, tft.TFTransformOutput.RAW_METADATA_DIR)
     metadata_io.write_metadata(dataset_metadata.DatasetMetadata(schema), raw_metadata_dir)
-    return graph_dir, examples_prefix + "*.gz"
+    return graph_dir, examples_prefix + "*"
 
 
 def transform_images(images: Sequence[bytes], labels: Sequence[int], output_dir: str, image_size: int) -> tuple[str, str]:

@@ -13,6 +13,7 @@ from components.atomic_pusher.component import AtomicPusher
 from components.config import EVAL_SPLIT, TEST_SPLIT, TRAIN_SPLIT
 from components.evaluation import build_eval_config
 from components.gated_evaluator.component import GatedEvaluator
+from components.plain_record_transform.component import PlainRecordTransform
 from components.tfds_example_gen.component import TfdsExampleGen
 from components.tunable_trainer.component import TunableTrainer
 from pipeline.config import PipelineConfig
@@ -41,7 +42,7 @@ def create_pipeline(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
 
-    transform = tfx.components.Transform(
+    transform = PlainRecordTransform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
@@ -49,7 +50,7 @@ def create_pipeline(
         # The test split is evaluated on raw examples by the Evaluator: no need to transform it.
         splits_config=tfx.proto.SplitsConfig(analyze=[TRAIN_SPLIT], transform=[TRAIN_SPLIT, EVAL_SPLIT]),
         disable_statistics=True,
-    )
+    ).with_id("Transform")
 
     trainer = TunableTrainer(
         run_fn=RUN_FN,

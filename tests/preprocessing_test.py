@@ -6,7 +6,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 import sample_images
-from components import features, local_transform, preprocessing
+from components import features, local_transform, preprocessing, tfrecords
 
 SIZE = 40
 
@@ -27,7 +27,7 @@ def _read_transformed(pattern):
         features.TRANSFORMED_LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
     }
     files = tf.io.gfile.glob(pattern)
-    records = list(tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator())
+    records = list(tfrecords.dataset(files).as_numpy_iterator())
     return tf.io.parse_example(records, spec)
 
 

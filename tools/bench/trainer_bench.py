@@ -131,7 +131,7 @@ def ours_setup(workdir):
     from components.config import TrainerConfig
 
     config = TrainerConfig(base=TRAIN_BASE, weights="none", image_size=SIZE, batch_size=BATCH)
-    pattern = os.path.join(workdir, "transform", local_transform.TRANSFORMED_EXAMPLES_PREFIX + "*.gz")
+    pattern = os.path.join(workdir, "transform", local_transform.TRANSFORMED_EXAMPLES_PREFIX + "*")
     dataset = trainer.transformed_dataset([pattern], config, training=True, repeat=True)
     model, base = model_lib.build_model(config)
     return dataset, model, base
