@@ -74,3 +74,16 @@ def test_paths_resolve_under_the_pipeline_root(tmp_path):
     config.serving_dir = str(tmp_path / "serving")
     assert config.metadata_path == str(tmp_path / "root" / "metadata" / "metadata.sqlite")
     assert config.model_serving_dir == str(tmp_path / "serving" / config.model_name)
+
+
+def test_gzip_output_reaches_the_example_gen():
+    from components.tfds_example_gen import spec
+    from pipeline.pipeline import create_pipeline
+
+    def example_gen_of(config):
+        (node,) = [c for c in create_pipeline(config).components if c.id == "TfdsExampleGen"]
+        return node.exec_properties[spec.GZIP_OUTPUT_KEY]
+
+    demo = config_lib.load_profile("demo")
+    assert example_gen_of(demo) is False
+    assert example_gen_of(config_lib.apply_overrides(demo, ["data.gzip_output=true"])) is True
