@@ -4,11 +4,13 @@ Run: tools/in-env python tools/bench/trainer_bench.py [--images N]
 
 All figures come from this run on this machine. Workload (small, for CPUs):
 - images: procedural pet JPEGs (data/pet_images.py), 64 distinct ones repeated to N;
-- Transform: preprocessing_fn through tft_beam (DirectRunner) vs a tf.data decode+resize
-  loop; the marginal rate (two runs, N/4 and N images) discounts Beam's fixed start-up;
+- Transform: preprocessing_fn through tft_beam (DirectRunner), written as the pipeline's
+  Transform writes it, vs a tf.data decode+resize loop; the marginal rate (N/4 and N images,
+  best of 2 each) discounts Beam's fixed start-up;
 - training: mobilenet_v3_small at 150x150, batch 32, random weights, timed steps after a
   warm-up, run_fn's input pipeline and model vs the recipe's code (cached tf.data of resized
-  images, the recipe's model), each in its own process for its peak memory;
+  images, the recipe's model), each in its own process for its peak memory, alternately
+  twice, best of each;
 - serving: serving_default on JPEG bytes vs the bare model on pre-resized tensors, for
   xception (the recipe's base) and mobilenet_v3_small.
 """
@@ -28,7 +30,8 @@ import numpy as np
 SIZE = 150
 BATCH = 32
 TRAIN_BASE = "mobilenet_v3_small"
-TIMED_STEPS = {1: 12, 2: 6}
+TIMED_STEPS = {1: 16, 2: 8}
+PART_RUNS = 2
 DISTINCT_IMAGES = 64
 
 
@@ -53,7 +56,7 @@ def run_all(num_images: int, workdir: str) -> None:
         json.dump([j.hex() for j in jpegs], f)
     rows = []
     rows += transform_rows(jpegs, labels, workdir)
-    ours, plain = (run_part(part, workdir) for part in ("ours", "plain"))
+    ours, plain = best_of_alternating_parts(workdir)
     for phase in (1, 2):
         key = f"phase{phase}_images_per_s"
         rows.append((f"train phase {phase} img/s ({TRAIN_BASE})", ours[key], plain[key], ">= 1.0"))
@@ -87,15 +90,39 @@ def transform_rows(jpegs, labels, workdir):
             pass
 
     raw_loop()
-    raw_s = timed(raw_loop)
+    raw_s = min(timed(raw_loop) for _ in range(3))
     quarter = len(jpegs) // 4
-    small_s = timed(lambda: local_transform.transform_images(jpegs[:quarter], labels[:quarter], os.path.join(workdir, "t_small"), SIZE))
-    full_s = timed(lambda: local_transform.transform_images(jpegs, labels, os.path.join(workdir, "transform"), SIZE))
+    small_s = min(
+        timed(lambda: local_transform.transform_images(jpegs[:quarter], labels[:quarter], os.path.join(workdir, f"t_small{i}"), SIZE))
+        for i in range(2)
+    )
+    full_s = min(
+        timed(lambda: local_transform.transform_images(jpegs, labels, os.path.join(workdir, f"t_full{i}"), SIZE)) for i in range(2)
+    )
+    local_transform.transform_images(jpegs, labels, os.path.join(workdir, "transform"), SIZE)
     raw_rate = len(jpegs) / raw_s
     return [
         ("Transform img/s, whole run", len(jpegs) / full_s, raw_rate, ">= 0.7"),
         ("Transform img/s, marginal", (len(jpegs) - quarter) / (full_s - small_s), raw_rate, ">= 0.7"),
     ]
+
+
+def best_of_alternating_parts(workdir: str) -> tuple[dict, dict]:
+    """Runs ours and plain alternately, PART_RUNS times each, and keeps each one's best figures.
+
+    This machine's CPU time comes in throttled slices (a 20-step fit takes 1.7 s or 5.1 s from
+    one run to the next), so single short runs compare noise; the best of alternating runs
+    compares the code.
+    """
+    runs = {"ours": [], "plain": []}
+    for _ in range(PART_RUNS):
+        for part in runs:
+            runs[part].append(run_part(part, workdir))
+    best = {}
+    for part, results in runs.items():
+        best[part] = {key: max(r[key] for r in results) for key in results[0] if key.endswith("_per_s")}
+        best[part]["peak_rss_mb"] = max(r["peak_rss_mb"] for r in results)
+    return best["ours"], best["plain"]
 
 
 def run_part(part: str, workdir: str) -> dict:
