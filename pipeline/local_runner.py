@@ -13,20 +13,17 @@ from pipeline.progress import ComponentProgress
 
 
 def beam_args(config: PipelineConfig, extra: Optional[list[str]] = None) -> list[str]:
-    """DirectRunner in multi-processing mode, one worker per core; `extra` comes last and wins.
+    """DirectRunner in the configured mode (in memory by default); `extra` comes last and wins.
 
     Without a dependency flag, TFX packs its whole installation into a temporary sdist for
     every Beam component (seconds each, ~50 MB left behind in the temp folder each time).
     The DirectRunner needs none of it and ignores the SDK image; a portable runner's workers
     (Flink, Spark, Dataflow) need the project's image, which is what this names.
     """
-    workers = config.beam_workers or os.cpu_count() or 1
-    return [
-        "--direct_running_mode=multi_processing",
-        f"--direct_num_workers={workers}",
-        f"--sdk_container_image={DEFAULT_IMAGE}",
-        *(extra or []),
-    ]
+    args = [f"--direct_running_mode={config.beam_running_mode}"]
+    if config.beam_running_mode == "multi_processing":
+        args.append(f"--direct_num_workers={config.beam_workers or os.cpu_count() or 1}")
+    return [*args, f"--sdk_container_image={DEFAULT_IMAGE}", *(extra or [])]
 
 
 def prepare_inputs(config: PipelineConfig) -> None:

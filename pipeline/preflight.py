@@ -4,7 +4,7 @@ import os
 import tempfile
 
 from pipeline import report
-from pipeline.config import ConfigError, PipelineConfig
+from pipeline.config import BEAM_RUNNING_MODES, ConfigError, PipelineConfig
 
 
 def check_writable_dir(path: str, what: str, flag: str) -> None:
@@ -42,7 +42,18 @@ def check_data_source(config: PipelineConfig) -> None:
         )
 
 
+def check_beam_settings(config: PipelineConfig) -> None:
+    if config.beam_running_mode not in BEAM_RUNNING_MODES:
+        raise ConfigError(
+            f"beam_running_mode '{config.beam_running_mode}' is unknown: "
+            f"use --set beam_running_mode={' or '.join(BEAM_RUNNING_MODES)}"
+        )
+    if config.beam_workers < 0:
+        raise ConfigError(f"beam_workers {config.beam_workers} is negative: use 0 (one per CPU core) or a count")
+
+
 def run_all(config: PipelineConfig) -> None:
+    check_beam_settings(config)
     check_data_source(config)
     check_writable_dir(config.resolved_pipeline_root, "pipeline root", "--pipeline-root")
     check_writable_dir(config.model_serving_dir, "serving folder", "--serving-dir")

@@ -1,16 +1,45 @@
 """The local runner's Beam arguments."""
 
+import pytest
 from tfx.utils import dependency_utils
 
-from pipeline.config import DEFAULT_IMAGE, load_profile
+from pipeline import preflight
+from pipeline.config import DEFAULT_IMAGE, ConfigError, apply_overrides, load_profile
 from pipeline.local_runner import beam_args
 
 
-def test_direct_runner_multi_processing_with_one_worker_per_core_by_default(monkeypatch):
-    monkeypatch.setattr("os.cpu_count", lambda: 6)
+def test_direct_runner_in_memory_by_default():
     args = beam_args(load_profile("demo"))
-    assert "--direct_running_mode=multi_processing" in args
-    assert "--direct_num_workers=6" in args
+    assert "--direct_running_mode=in_memory" in args
+    assert not [arg for arg in args if arg.startswith("--direct_num_workers")]
+
+
+def test_multi_processing_with_one_worker_per_core_unless_told(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 6)
+    config = apply_overrides(load_profile("demo"), ["beam_running_mode=multi_processing"])
+    assert beam_args(config)[:2] == ["--direct_running_mode=multi_processing", "--direct_num_workers=6"]
+    config = apply_overrides(config, ["beam_workers=3"])
+    assert "--direct_num_workers=3" in beam_args(config)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("beam_running_mode=threads", "beam_running_mode=in_memory or multi_processing"),
+    ("beam_workers=-1", "beam_workers -1 is negative"),
+])
+def test_bad_beam_settings_are_rejected_before_any_work(override, message):
+    config = apply_overrides(load_profile("demo"), [override])
+    with pytest.raises(ConfigError, match=message):
+        preflight.check_beam_settings(config)
+
+
+def test_the_cli_reports_a_bad_running_mode_as_a_usage_error(tmp_path, capsys):
+    from pipeline import cli
+
+    status = cli.main(["run", "--profile", "demo", "--pipeline-root", str(tmp_path / "root"),
+                       "--serving-dir", str(tmp_path / "serving"), "--set", "beam_running_mode=threads"])
+    assert status == 2
+    assert "beam_running_mode 'threads' is unknown" in capsys.readouterr().err
+    assert not (tmp_path / "root").exists()
 
 
 def test_user_beam_arguments_come_last_unchanged():
