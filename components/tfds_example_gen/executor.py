@@ -102,15 +102,12 @@ def _ReadSplit(pipeline: beam.Pipeline, exec_properties: dict[str, Any], split_p
 
 @beam.ptransform_fn
 def _WriteTFRecords(records: beam.PCollection, split_uri: str, gzip_output: bool) -> beam.pvalue.PDone:  # pylint: disable=invalid-name
+    """Writes serialized tf.Examples: both sources serialize as they build each example."""
     compression = beam.io.filesystem.CompressionTypes.GZIP if gzip_output else beam.io.filesystem.CompressionTypes.UNCOMPRESSED
-    return (
-        records
-        | "Serialize" >> beam.ParDo(write_split.MaybeSerialize())
-        | "Write" >> beam.io.WriteToTFRecord(
-            os.path.join(split_uri, write_split.DEFAULT_TF_RECORD_FILE_NAME),
-            file_name_suffix=".gz" if gzip_output else "",
-            compression_type=compression,
-        )
+    return records | "Write" >> beam.io.WriteToTFRecord(
+        os.path.join(split_uri, write_split.DEFAULT_TF_RECORD_FILE_NAME),
+        file_name_suffix=".gz" if gzip_output else "",
+        compression_type=compression,
     )
 
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from components.tfds_example_gen import sources
 from components.tfds_example_gen.splits import SourceSplit, resolve_ranges
-from components.tfds_example_gen.tfds_source import make_example
+from components.tfds_example_gen.tfds_source import serialized_example
 
 SKIPPED_TAG = "skipped"
 SKIPPED_COUNTER = "skipped_files"
@@ -40,7 +40,7 @@ def as_jpeg(data: bytes) -> bytes:
 
 
 class _ReadImageFile(beam.DoFn):
-    """Emits a tf.Example per decodable image; the paths of the others go to SKIPPED_TAG."""
+    """Emits a serialized tf.Example per decodable image; the paths of the others go to SKIPPED_TAG."""
 
     def __init__(self, folder: str):
         self._folder = folder
@@ -58,13 +58,13 @@ class _ReadImageFile(beam.DoFn):
             yield beam.pvalue.TaggedOutput(SKIPPED_TAG, relative_path)
             return
         filename = os.path.join(self._filename_root, relative_path).encode("utf-8")
-        yield make_example(image, label, filename)
+        yield serialized_example(image, label, filename)
 
 
 @beam.ptransform_fn
 @beam.typehints.with_input_types(beam.Pipeline)
 def ReadFolderSplit(pipeline: beam.Pipeline, folder: str, split_expression: str, skipped_report_path: str):  # pylint: disable=invalid-name
-    """The tf.Examples of the files a split expression selects; writes the skipped files' paths to a report."""
+    """The serialized tf.Examples of the files a split expression selects; writes the skipped files' paths to a report."""
     files = split_files(folder, split_expression)
     results = (
         pipeline
