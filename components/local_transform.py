@@ -21,6 +21,7 @@ from tfx_bsl.coders import example_coder
 from tfx_bsl.public import tfxio
 
 from components import features, preprocessing
+from components.raw_examples import serialized_example
 
 RAW_FEATURE_SPEC = {
     features.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string),
@@ -29,16 +30,6 @@ RAW_FEATURE_SPEC = {
 }
 TRANSFORM_GRAPH_DIR = "transform_graph"
 TRANSFORMED_EXAMPLES_PREFIX = "transformed_examples/transformed_examples"
-
-
-def raw_example(image_bytes: bytes, label: int, filename: str = "") -> bytes:
-    """A serialized tf.Example as the ExampleGen writes it."""
-    feature = {
-        features.IMAGE_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[image_bytes])),
-        features.LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
-        features.FILENAME_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[filename.encode()])),
-    }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
 def write_tfrecord(path: str, records: Iterable[bytes], compression: str = "") -> str:
@@ -81,7 +72,7 @@ def transform_tfrecords(raw_pattern: str, output_dir: str, image_size: int) -> t
 
 def transform_images(images: Sequence[bytes], labels: Sequence[int], output_dir: str, image_size: int) -> tuple[str, str]:
     """Writes the images as raw examples and transforms them; returns what transform_tfrecords does."""
-    records = [raw_example(image, label, f"{i}.img") for i, (image, label) in enumerate(zip(images, labels))]
+    records = [serialized_example(image, label, f"{i}.img".encode()) for i, (image, label) in enumerate(zip(images, labels))]
     tf.io.gfile.makedirs(output_dir)
     raw_path = write_tfrecord(os.path.join(output_dir, "raw_examples.tfrecord"), records)
     return transform_tfrecords(raw_path, output_dir, image_size)

@@ -7,6 +7,7 @@ import zipfile
 
 import pytest
 import tensorflow as tf
+import tensorflow_datasets as tfds
 from PIL import Image
 from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
 from tfx.proto import example_gen_pb2
@@ -127,13 +128,18 @@ def test_gzip_output_writes_the_same_examples_gzipped(tfds_run, archive, tfds_da
     assert by_name(gzipped_examples) == by_name(plain_examples)
 
 
-def test_second_tfds_run_reuses_the_prepared_data(tfds_run, archive, tfds_data_dir, tmp_path):
+def test_second_tfds_run_reuses_the_prepared_data(tfds_run, archive, tfds_data_dir, tmp_path, monkeypatch):
     info_file = _dataset_info_file(tfds_data_dir)
     prepared_at = os.stat(info_file).st_mtime_ns
     _, first_examples = tfds_run
+    read_configs = _record_read_configs(monkeypatch)
     _, second_examples = _run_executor(TfdsExampleGen(archive=archive, tfds_data_dir=tfds_data_dir), tmp_path)
     assert os.stat(info_file).st_mtime_ns == prepared_at
     assert _filenames(second_examples) == _filenames(first_examples)
+    # Each split is one shard read; none of them is cached in memory (the sample is small
+    # enough for TFDS's auto-cache, which a single pass only pays for).
+    assert len(read_configs) == len(EXPECTED_SPLIT_SIZES)
+    assert all(config is not None and not config.try_autocache for config in read_configs)
 
 
 def test_a_changed_archive_is_prepared_again(tmp_path):
@@ -200,6 +206,19 @@ def _run_executor(component, output_dir):
     executor_lib.Executor(context).Do({}, {"examples": [artifact]}, exec_properties)
     names = artifact_utils.decode_split_names(artifact.split_names)
     return artifact, {name: _read_split(artifact, name) for name in names}
+
+
+def _record_read_configs(monkeypatch):
+    """The read_config of every DatasetBuilder.as_dataset call from now on (Beam runs in this process)."""
+    read_configs = []
+    as_dataset = tfds.core.DatasetBuilder.as_dataset
+
+    def recording_as_dataset(self, *args, **kwargs):
+        read_configs.append(kwargs.get("read_config"))
+        return as_dataset(self, *args, **kwargs)
+
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "as_dataset", recording_as_dataset)
+    return read_configs
 
 
 def _read_split(artifact, split_name):

@@ -6,7 +6,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 import sample_images
-from components import export, features, local_transform, preprocessing
+from components import export, features, local_transform, preprocessing, raw_examples
 from components import model as model_lib
 from components.config import TrainerConfig
 
@@ -81,7 +81,7 @@ def test_garbage_bytes_fail_with_invalid_argument(exported):
 def test_examples_signature_reads_examples_with_or_without_label(exported):
     _, loaded = exported
     image = sample_images.jpeg(seed=3)
-    with_label = local_transform.raw_example(image, 1, "a.jpg")
+    with_label = raw_examples.serialized_example(image, 1, b"a.jpg")
     without_label = tf.train.Example(
         features=tf.train.Features(
             feature={features.IMAGE_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[image]))}
@@ -99,7 +99,7 @@ def test_transform_features_signature_gives_the_transformed_example(exported):
     image = sample_images.jpeg(seed=4)
 
     outputs = loaded.signatures[export.TRANSFORM_FEATURES_SIGNATURE](
-        **{export.EXAMPLES_INPUT_KEY: tf.constant([local_transform.raw_example(image, 1)])}
+        **{export.EXAMPLES_INPUT_KEY: tf.constant([raw_examples.serialized_example(image, 1, b"")])}
     )
 
     assert outputs[features.TRANSFORMED_LABEL_KEY].numpy().tolist() == [1]

@@ -13,7 +13,7 @@ from tfx.proto import transform_pb2
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs as keys
 from tfx.utils import io_utils, proto_utils
 
-from components import features, local_transform, preprocessing, tfrecords
+from components import features, local_transform, preprocessing, raw_examples, tfrecords
 from components.plain_record_transform import executor as executor_lib
 from components.plain_record_transform.component import PlainRecordTransform
 import sample_images
@@ -32,7 +32,7 @@ def transformed(tmp_path_factory):
     for split, count in SPLIT_IMAGES.items():
         split_dir = artifact_utils.get_split_uri([examples], split)
         os.makedirs(split_dir)
-        records = [local_transform.raw_example(images[i % len(images)], i % 2, f"{split}{i}.jpg") for i in range(count)]
+        records = [raw_examples.serialized_example(images[i % len(images)], i % 2, f"{split}{i}.jpg".encode()) for i in range(count)]
         local_transform.write_tfrecord(os.path.join(split_dir, "data_tfrecord-00000-of-00001"), records)
     schema = standard_artifacts.Schema()
     schema.uri = str(root / "schema")

@@ -9,9 +9,9 @@ import apache_beam as beam
 import tensorflow as tf
 from PIL import Image
 
+from components.raw_examples import serialized_example
 from components.tfds_example_gen import sources
 from components.tfds_example_gen.splits import SourceSplit, resolve_ranges
-from components.tfds_example_gen.tfds_source import serialized_example
 
 SKIPPED_TAG = "skipped"
 SKIPPED_COUNTER = "skipped_files"
