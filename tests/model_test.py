@@ -5,6 +5,7 @@ import urllib.error
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from components import model as model_lib
 from components.config import TrainerConfig
@@ -144,3 +145,25 @@ def test_imagenet_without_network_points_to_the_weights_file_option(tmp_path, mo
 def test_unknown_base_lists_the_choices():
     with pytest.raises(ValueError, match="xception"):
         model_lib.build_model(TrainerConfig(base="resnet9000", weights="none"))
+
+
+def test_mixed_precision_computes_in_float16_and_keeps_the_logit_in_float32():
+    config = TrainerConfig(base="mobilenet_v3_small", weights="none", image_size=32, mixed_precision=True)
+    model, base = model_lib.build_model(config)
+    assert {layer.dtype_policy.compute_dtype for layer in base.layers if layer.weights} == {"float16"}
+    assert model.get_layer("logit").dtype_policy.name == "float32"
+    assert model(_batch(32)[0], training=False).dtype == "float32"
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+
+
+def test_strategy_is_the_default_one_without_several_gpus():
+    if len(tf.config.list_logical_devices("GPU")) > 1:
+        pytest.skip("several GPUs are visible here")
+    assert model_lib.distribution_strategy() is tf.distribute.get_strategy()
+
+
+def test_several_gpus_get_a_mirrored_strategy(monkeypatch):
+    created = []
+    monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: ["/gpu:0", "/gpu:1"] if kind == "GPU" else [])
+    monkeypatch.setattr(tf.distribute, "MirroredStrategy", lambda: created.append("mirrored") or "mirrored")
+    assert model_lib.distribution_strategy() == "mirrored" and created == ["mirrored"]

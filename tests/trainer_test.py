@@ -102,3 +102,11 @@ def test_history_merge_numbers_epochs_across_phases():
     merged = training_history.merge_phases({"loss": [3.0, 2.0]}, {"loss": [1.0]})
 
     assert merged == {"epoch": [1, 2, 3], "phase": [1, 1, 2], "loss": [3.0, 2.0, 1.0]}
+
+
+def test_mixed_precision_without_a_gpu_trains_in_float32(caplog):
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("a GPU is visible here")
+    config = trainer._effective_config(TrainerConfig(mixed_precision=True))
+    assert config.mixed_precision is False
+    assert "no GPU is visible" in caplog.text
