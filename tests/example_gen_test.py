@@ -20,6 +20,8 @@ from components.tfds_example_gen import executor as executor_lib
 from components.tfds_example_gen import spec
 from components.tfds_example_gen.component import TfdsExampleGen
 from data import sample_archive
+from pipeline import config as pipeline_config
+from pipeline import local_runner
 
 IMAGES_PER_CLASS = 30
 VALID_IMAGES = 2 * IMAGES_PER_CLASS
@@ -194,15 +196,32 @@ def test_folder_splits_are_deterministic(folder_run, pet_images_folder, tmp_path
     assert _filenames(second_examples) == _filenames(first_examples)
 
 
-def _run_executor(component, output_dir):
-    """Runs the component's executor in-process on its exec properties; returns (artifact, records per split)."""
+@pytest.mark.parametrize("run, kwargs", [("tfds_run", {}), ("folder_run", {"source": "folder"})])
+def test_worker_processes_write_the_same_examples(run, kwargs, archive, tfds_data_dir, pet_images_folder, tmp_path, request):
+    """`beam_running_mode=multi_processing`: the sources' DoFns run in other processes."""
+    first_artifact, first_examples = request.getfixturevalue(run)
+    sources = {"archive": archive, "tfds_data_dir": tfds_data_dir} if run == "tfds_run" else {"folder": pet_images_folder}
+    config = pipeline_config.demo_profile()
+    config.beam_running_mode, config.beam_workers = "multi_processing", 2
+    artifact, examples = _run_executor(TfdsExampleGen(**sources, **kwargs), tmp_path, local_runner.beam_args(config))
+    assert _filenames(examples) == _filenames(first_examples)
+    for name in (executor_lib.SPLIT_SIZES_PROPERTY, executor_lib.LABEL_NAMES_PROPERTY):
+        assert artifact.get_string_custom_property(name) == first_artifact.get_string_custom_property(name)
+    if run == "folder_run":
+        num_skipped = artifact.get_int_custom_property(executor_lib.NUM_SKIPPED_FILES_PROPERTY)
+        assert num_skipped == first_artifact.get_int_custom_property(executor_lib.NUM_SKIPPED_FILES_PROPERTY) > 0
+
+
+def _run_executor(component, output_dir, beam_args=("--direct_running_mode=in_memory",)):
+    """Runs the component's executor on its exec properties (Beam in this process unless
+    `beam_args` say otherwise); returns (artifact, records per split)."""
     exec_properties = {
         key: proto_utils.proto_to_json(value) if hasattr(value, "DESCRIPTOR") else value
         for key, value in component.exec_properties.items()
     }
     artifact = standard_artifacts.Examples()
     artifact.uri = str(output_dir)
-    context = BaseBeamExecutor.Context(beam_pipeline_args=["--direct_running_mode=in_memory"], tmp_dir=str(output_dir))
+    context = BaseBeamExecutor.Context(beam_pipeline_args=list(beam_args), tmp_dir=str(output_dir))
     executor_lib.Executor(context).Do({}, {"examples": [artifact]}, exec_properties)
     names = artifact_utils.decode_split_names(artifact.split_names)
     return artifact, {name: _read_split(artifact, name) for name in names}
