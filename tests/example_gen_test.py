@@ -196,14 +196,17 @@ def test_folder_splits_are_deterministic(folder_run, pet_images_folder, tmp_path
     assert _filenames(second_examples) == _filenames(first_examples)
 
 
-@pytest.mark.parametrize("run, kwargs", [("tfds_run", {}), ("folder_run", {"source": "folder"})])
-def test_worker_processes_write_the_same_examples(run, kwargs, archive, tfds_data_dir, pet_images_folder, tmp_path, request):
+@pytest.mark.parametrize("run", ["tfds_run", "folder_run"])
+def test_worker_processes_write_the_same_examples(run, archive, tfds_data_dir, pet_images_folder, tmp_path, request):
     """`beam_running_mode=multi_processing`: the sources' DoFns run in other processes."""
     first_artifact, first_examples = request.getfixturevalue(run)
-    sources = {"archive": archive, "tfds_data_dir": tfds_data_dir} if run == "tfds_run" else {"folder": pet_images_folder}
+    if run == "tfds_run":
+        component = TfdsExampleGen(archive=archive, tfds_data_dir=tfds_data_dir)
+    else:
+        component = TfdsExampleGen(source="folder", folder=pet_images_folder)
     config = pipeline_config.demo_profile()
     config.beam_running_mode, config.beam_workers = "multi_processing", 2
-    artifact, examples = _run_executor(TfdsExampleGen(**sources, **kwargs), tmp_path, local_runner.beam_args(config))
+    artifact, examples = _run_executor(component, tmp_path, local_runner.beam_args(config))
     assert _filenames(examples) == _filenames(first_examples)
     for name in (executor_lib.SPLIT_SIZES_PROPERTY, executor_lib.LABEL_NAMES_PROPERTY):
         assert artifact.get_string_custom_property(name) == first_artifact.get_string_custom_property(name)
