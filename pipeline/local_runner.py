@@ -1,4 +1,4 @@
-"""Runs the pipeline on this machine: LocalDagRunner, ML Metadata in SQLite, Beam DirectRunner."""
+"""Runs the pipeline on this machine: LocalDagRunner, ML Metadata in SQLite, Beam in process."""
 
 import os
 import time
@@ -11,16 +11,24 @@ from pipeline.config import DEFAULT_IMAGE, PipelineConfig
 from pipeline.pipeline import create_pipeline
 from pipeline.progress import ComponentProgress
 
+LOCAL_BEAM_RUNNER = "FnApiRunner"
+
 
 def beam_args(config: PipelineConfig, extra: Optional[list[str]] = None) -> list[str]:
-    """DirectRunner in the configured mode (in memory by default); `extra` comes last and wins.
+    """Beam's in-process runner in the configured mode (in memory by default); `extra` comes
+    last and wins.
+
+    The runner is pinned to FnApiRunner, the runner Beam's DirectRunner used to pick: since
+    Beam 2.68 the DirectRunner first tries Prism, a Go binary it downloads from GitHub, which
+    ignores --direct_running_mode; offline the attempt fails after a few tenths of a second
+    per Beam pipeline. Pinning FnApiRunner is Beam's own advice (apache/beam#34612).
 
     Without a dependency flag, TFX packs its whole installation into a temporary sdist for
     every Beam component (seconds each, ~50 MB left behind in the temp folder each time).
-    The DirectRunner needs none of it and ignores the SDK image; a portable runner's workers
+    The local runner needs none of it and ignores the SDK image; a portable runner's workers
     (Flink, Spark, Dataflow) need the project's image, which is what this names.
     """
-    args = [f"--direct_running_mode={config.beam_running_mode}"]
+    args = [f"--runner={LOCAL_BEAM_RUNNER}", f"--direct_running_mode={config.beam_running_mode}"]
     if config.beam_running_mode == "multi_processing":
         args.append(f"--direct_num_workers={config.beam_workers or os.cpu_count() or 1}")
     return [*args, f"--sdk_container_image={DEFAULT_IMAGE}", *(extra or [])]

@@ -1,6 +1,8 @@
 """The local runner's Beam arguments."""
 
+import apache_beam as beam
 import pytest
+from apache_beam.runners.portability import fn_api_runner, prism_runner
 from tfx.utils import dependency_utils
 
 from pipeline import preflight
@@ -17,9 +19,24 @@ def test_direct_runner_in_memory_by_default():
 def test_multi_processing_with_one_worker_per_core_unless_told(monkeypatch):
     monkeypatch.setattr("os.cpu_count", lambda: 6)
     config = apply_overrides(load_profile("demo"), ["beam_running_mode=multi_processing"])
-    assert beam_args(config)[:2] == ["--direct_running_mode=multi_processing", "--direct_num_workers=6"]
+    assert beam_args(config)[1:3] == ["--direct_running_mode=multi_processing", "--direct_num_workers=6"]
     config = apply_overrides(config, ["beam_workers=3"])
     assert "--direct_num_workers=3" in beam_args(config)
+
+
+def test_beam_runs_in_process_without_trying_prism(monkeypatch):
+    """Beam's DirectRunner would first hand the pipeline to Prism (downloaded when online)."""
+    prism_attempts = []
+
+    def record_prism_attempt(self, pipeline, options):
+        prism_attempts.append(pipeline)
+        raise RuntimeError("Prism is not available in this test")
+
+    monkeypatch.setattr(prism_runner.PrismRunner, "run_pipeline", record_prism_attempt)
+    with beam.Pipeline(argv=beam_args(load_profile("demo"))) as pipeline:
+        _ = pipeline | beam.Create([1, 2, 3]) | beam.Map(lambda x: x * 2)
+    assert type(pipeline.runner) is fn_api_runner.FnApiRunner
+    assert not prism_attempts
 
 
 @pytest.mark.parametrize("override, message", [

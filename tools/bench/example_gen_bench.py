@@ -6,7 +6,11 @@ Both read the same prepared TFDS data (prepared once, not timed), each in its ow
 process so that its peak RSS is its own; imports are not timed. Each is timed on a sample
 of N and of N/4 images per class, best of R runs. Prints images/s of each and two ratios:
 the whole run at N, and the marginal rate between the two samples, which discounts the
-fixed start-up (Beam builds and starts a pipeline per run, about 2 s here).
+fixed start-up (Beam builds and starts a pipeline per run, about 1.5 s here).
+
+Two more Beam pipelines give ExampleGen's floor under the transforms it is built on:
+ReadFromTFDS alone, and ReadFromTFDS with only the image bytes written by Beam's TFRecord
+sink; no ExampleGen can be faster than the second.
 """
 
 from __future__ import annotations
@@ -46,15 +50,48 @@ def run_example_gen(archive: str, data_dir: str, output_dir: str) -> int:
     }
     artifact = standard_artifacts.Examples()
     artifact.uri = output_dir
-    from pipeline.config import DEFAULT_IMAGE
-
-    # The SDK image flag spares TFX packing its installation into an sdist (see local_runner).
-    beam_args = ["--direct_running_mode=in_memory", f"--sdk_container_image={DEFAULT_IMAGE}"]
-    context = BaseBeamExecutor.Context(beam_pipeline_args=beam_args, tmp_dir=output_dir)
+    context = BaseBeamExecutor.Context(beam_pipeline_args=demo_beam_args(), tmp_dir=output_dir)
     executor.Executor(context).Do({}, {"examples": [artifact]}, exec_properties)
     sizes = json.loads(artifact.get_string_custom_property(executor.SPLIT_SIZES_PROPERTY))
     assert sorted(artifact_utils.decode_split_names(artifact.split_names)) == sorted(sizes)
     return sum(sizes.values())
+
+
+def demo_beam_args() -> list[str]:
+    """The Beam arguments the demo's local run gives every Beam component."""
+    from pipeline import local_runner
+    from pipeline.config import load_profile
+
+    return local_runner.beam_args(load_profile("demo"))
+
+
+def run_read_from_tfds(archive: str, data_dir: str, output_dir: str, write: bool = False) -> int:
+    """ExampleGen's floor: the same splits through tfds.beam.ReadFromTFDS alone, counted, or
+    with only their image bytes written by Beam's TFRecord sink (no tf.Example built)."""
+    del archive
+    import apache_beam as beam
+    import tensorflow_datasets as tfds
+
+    from components.config import TFDS_DATASET
+    from components.tfds_example_gen import tfds_source
+    from components.tfds_example_gen.splits import DEFAULT_SPLITS
+
+    builder = tfds.builder(TFDS_DATASET, data_dir=data_dir)
+    with beam.Pipeline(argv=demo_beam_args()) as pipeline:
+        for name, expression in DEFAULT_SPLITS.items():
+            records = pipeline | f"Read[{name}]" >> tfds.beam.ReadFromTFDS(
+                builder, expression, decoders={"image": tfds.decode.SkipDecoding()}, read_config=tfds_source.read_config()
+            )
+            if write:
+                _ = (records | f"Image[{name}]" >> beam.Map(lambda record: record["image"].numpy())
+                     | f"Write[{name}]" >> beam.io.WriteToTFRecord(os.path.join(output_dir, name, "images")))
+            else:
+                _ = records | f"Count[{name}]" >> beam.combiners.Count.Globally()
+    return sum(builder.info.splits[expression].num_examples for expression in DEFAULT_SPLITS.values())
+
+
+def run_read_from_tfds_and_write(archive: str, data_dir: str, output_dir: str) -> int:
+    return run_read_from_tfds(archive, data_dir, output_dir, write=True)
 
 
 def run_tfds_read_loop(archive: str, data_dir: str, output_dir: str) -> int:
@@ -72,7 +109,12 @@ def run_tfds_read_loop(archive: str, data_dir: str, output_dir: str) -> int:
     return count
 
 
-MEASURES = {"example_gen": run_example_gen, "tfds_read_loop": run_tfds_read_loop}
+MEASURES = {
+    "example_gen": run_example_gen,
+    "tfds_read_loop": run_tfds_read_loop,
+    "read_only": run_read_from_tfds,
+    "read_and_write": run_read_from_tfds_and_write,
+}
 
 
 def measure_in_child(name: str, archive: str, data_dir: str, repeats: int) -> dict:
@@ -95,7 +137,7 @@ def import_modules(name: str) -> None:
     from components.config import TFDS_DATASET  # noqa: F401
     from components.tfds_example_gen.splits import DEFAULT_SPLITS  # noqa: F401
 
-    if name == "example_gen":
+    if name != "tfds_read_loop":
         from components.tfds_example_gen import executor  # noqa: F401
         from pipeline import config  # noqa: F401
 
@@ -142,6 +184,8 @@ def main() -> None:
         for name, result in runs.items():
             rate = result["images"] / result["seconds"]
             print(f"{name:<16}{label:>12}{result['images']:>8}{result['seconds']:>10.2f}{rate:>10.1f}{result['peak_rss_mb']:>13.0f}")
+    print("read_only: tfds.beam.ReadFromTFDS alone, counted; read_and_write: ReadFromTFDS, then only the image "
+          "bytes written by beam.io.WriteToTFRecord; both with the demo's Beam arguments, as ExampleGen")
 
     def whole_rate(name):
         return results[name]["images"] / results[name]["seconds"]
@@ -156,6 +200,11 @@ def main() -> None:
         f"ratio ExampleGen / plain tfds read, marginal rate between the two samples: {marginal:.2f}x "
         f"({marginal_rate('example_gen'):.0f} vs {marginal_rate('tfds_read_loop'):.0f} images/s; fixed start-up discounted)"
     )
+    for name in ("read_only", "read_and_write"):
+        print(
+            f"floor {name} / plain tfds read: whole run {whole_rate(name) / whole_rate('tfds_read_loop'):.2f}x, "
+            f"marginal {marginal_rate(name) / marginal_rate('tfds_read_loop'):.2f}x"
+        )
     print(f"archives: {small_archive}, {archive}")
 
 
