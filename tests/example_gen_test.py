@@ -215,9 +215,10 @@ def test_worker_processes_write_the_same_examples(run, archive, tfds_data_dir, p
         assert num_skipped == first_artifact.get_int_custom_property(executor_lib.NUM_SKIPPED_FILES_PROPERTY) > 0
 
 
-def _run_executor(component, output_dir, beam_args=("--direct_running_mode=in_memory",)):
-    """Runs the component's executor on its exec properties (Beam in this process unless
-    `beam_args` say otherwise); returns (artifact, records per split)."""
+def _run_executor(component, output_dir, beam_args=None):
+    """Runs the component's executor on its exec properties with the demo's Beam arguments
+    (Beam in this process) unless `beam_args` say otherwise; returns (artifact, records per split)."""
+    beam_args = beam_args or local_runner.beam_args(pipeline_config.demo_profile())
     exec_properties = {
         key: proto_utils.proto_to_json(value) if hasattr(value, "DESCRIPTOR") else value
         for key, value in component.exec_properties.items()
@@ -401,7 +402,7 @@ def test_a_rerun_of_the_pipeline_reuses_the_cached_artifact(tfds_run, archive, t
                 components=[TfdsExampleGen(archive=archive, tfds_data_dir=tfds_data_dir)],
                 enable_cache=True,
                 metadata_connection_config=metadata_config,
-                beam_pipeline_args=["--direct_running_mode=in_memory"],
+                beam_pipeline_args=local_runner.beam_args(pipeline_config.demo_profile()),
             )
         )
 

@@ -16,6 +16,8 @@ from tfx.utils import io_utils, proto_utils
 from components import features, local_transform, preprocessing, raw_examples, tfrecords
 from components.plain_record_transform import executor as executor_lib
 from components.plain_record_transform.component import PlainRecordTransform
+from pipeline import local_runner
+from pipeline.config import demo_profile
 import sample_images
 
 SIZE = 24
@@ -51,7 +53,7 @@ def transformed(tmp_path_factory):
         ).exec_properties.items()
         if value is not None
     }
-    context = BaseBeamExecutor.Context(beam_pipeline_args=["--direct_running_mode=in_memory"], tmp_dir=str(root / "tmp"))
+    context = BaseBeamExecutor.Context(beam_pipeline_args=local_runner.beam_args(demo_profile()), tmp_dir=str(root / "tmp"))
     executor_lib.Executor(context).Do(
         {keys.EXAMPLES_KEY: [examples], keys.SCHEMA_KEY: [schema]},
         {keys.TRANSFORM_GRAPH_KEY: [graph], keys.TRANSFORMED_EXAMPLES_KEY: [output]},
