@@ -48,7 +48,7 @@ def pretrain_base(output, base: str = "mobilenet_v3_small", image_size: int = 64
     import keras
 
     from components.config import TrainerConfig
-    from components import model as model_lib
+    from components.trainer import model as model_lib
 
     output = pathlib.Path(output)
     keras.utils.set_random_seed(seed)

@@ -7,7 +7,7 @@ import os
 import typing
 from typing import Any, Optional
 
-from components.config import SAMPLE_ARCHIVE_NAME, DataConfig, TrainerConfig
+from components.config import DataConfig, SAMPLE_ARCHIVE_NAME, TrainerConfig
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_SAMPLE_ARCHIVE = os.path.join(REPO_ROOT, "data", "generated", SAMPLE_ARCHIVE_NAME)

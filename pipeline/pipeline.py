@@ -9,17 +9,12 @@ from typing import Optional, Union
 from tfx import v1 as tfx
 from ml_metadata.proto import metadata_store_pb2
 
-from components.atomic_pusher.component import AtomicPusher
-from components.config import EVAL_SPLIT, TEST_SPLIT, TRAIN_SPLIT
-from components.evaluation import build_eval_config
-from components.gated_evaluator.component import GatedEvaluator
-from components.plain_record_transform.component import PlainRecordTransform
-from components.tfds_example_gen.component import TfdsExampleGen
-from components.tunable_trainer.component import TunableTrainer
+from components.evaluator import Evaluator, build_eval_config
+from components.example_gen import EVAL_SPLIT, TEST_SPLIT, TRAIN_SPLIT, TfdsExampleGen
+from components.pusher import Pusher
+from components.trainer import RUN_FN, Trainer
+from components.transform import PREPROCESSING_FN, Transform
 from pipeline.config import PipelineConfig
-
-PREPROCESSING_FN = "components.preprocessing.preprocessing_fn"
-RUN_FN = "components.trainer.run_fn"
 
 
 def create_pipeline(
@@ -42,7 +37,7 @@ def create_pipeline(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
 
-    transform = PlainRecordTransform(
+    transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
@@ -50,9 +45,9 @@ def create_pipeline(
         # The test split is evaluated on raw examples by the Evaluator: no need to transform it.
         splits_config=tfx.proto.SplitsConfig(analyze=[TRAIN_SPLIT], transform=[TRAIN_SPLIT, EVAL_SPLIT]),
         disable_statistics=True,
-    ).with_id("Transform")
+    )
 
-    trainer = TunableTrainer(
+    trainer = Trainer(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
@@ -64,7 +59,7 @@ def create_pipeline(
         phase2_epochs=tunable("phase2_epochs", int, config.trainer.phase2_epochs),
         phase1_learning_rate=tunable("phase1_learning_rate", float, config.trainer.phase1_learning_rate),
         phase2_learning_rate=tunable("phase2_learning_rate", float, config.trainer.phase2_learning_rate),
-    ).with_id("Trainer")
+    )
 
     model_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
@@ -72,16 +67,16 @@ def create_pipeline(
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
 
-    evaluator = GatedEvaluator(
+    evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
         eval_config=build_eval_config(config.evaluator.accuracy_bar, config.evaluator.max_accuracy_drop),
         example_splits=[TEST_SPLIT],
         accuracy_bar=tunable("accuracy_bar", float, config.evaluator.accuracy_bar),
-    ).with_id("Evaluator")
+    )
 
-    pusher = AtomicPusher(
+    pusher = Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(

@@ -10,7 +10,7 @@ import tensorflow_model_analysis as tfma
 from ml_metadata import errors, metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from components.evaluation import ACCURACY_METRIC
+from components.evaluator.eval_config import ACCURACY_METRIC
 
 _STATES = {
     metadata_store_pb2.Execution.COMPLETE: "complete",
@@ -139,7 +139,7 @@ def build_report(metadata_path: str, pipeline_name: str, profile: str,
         reason = "passed the gate" if blessed else failure_reason(evaluations[-1].uri if evaluations else None)
 
     pushed = None
-    for artifact in artifacts_of_type(store, executions.get("AtomicPusher", []), "PushedModel"):
+    for artifact in artifacts_of_type(store, executions.get("Pusher", []), "PushedModel"):
         if artifact.custom_properties["pushed"].int_value == 1:
             pushed = artifact.custom_properties["pushed_destination"].string_value
     return RunReport(profile=profile, run_id=run_id, components=components, metrics=metrics,

@@ -77,7 +77,7 @@ def test_paths_resolve_under_the_pipeline_root(tmp_path):
 
 
 def test_gzip_output_reaches_the_example_gen():
-    from components.tfds_example_gen import spec
+    from components.example_gen import spec
     from pipeline.pipeline import create_pipeline
 
     def example_gen_of(config):

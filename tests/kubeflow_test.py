@@ -16,7 +16,7 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from components.evaluation import build_eval_config
+from components.evaluator.eval_config import build_eval_config
 from pipeline import cli, kubeflow_runner
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -31,7 +31,7 @@ EXPECTED_UPSTREAM = {
     "Transform": {"TfdsExampleGen", "SchemaGen"},
     "Trainer": {"Transform", "SchemaGen"},
     "Evaluator": {"TfdsExampleGen", "Trainer", "latest_blessed_model_resolver-model-resolver"},
-    "AtomicPusher": {"Trainer", "Evaluator"},
+    "Pusher": {"Trainer", "Evaluator"},
 }
 FULL_DEFAULTS = {
     "phase1_epochs": 20,
@@ -131,9 +131,9 @@ def test_executor_classes_and_entrypoint_are_importable_in_the_image_stack(spec)
 def test_code_is_referenced_by_module_path_not_packaged(spec):
     tasks = spec["root"]["dag"]["tasks"]
     assert tasks["Transform"]["inputs"]["parameters"]["preprocessing_fn"]["runtimeValue"]["constant"] == (
-        "components.preprocessing.preprocessing_fn"
+        "components.transform.preprocessing.preprocessing_fn"
     )
-    assert tasks["Trainer"]["inputs"]["parameters"]["run_fn"]["runtimeValue"]["constant"] == "components.trainer.run_fn"
+    assert tasks["Trainer"]["inputs"]["parameters"]["run_fn"]["runtimeValue"]["constant"] == "components.trainer.training.run_fn"
     assert "module_file" not in json.dumps(spec["root"])
 
 
@@ -150,7 +150,7 @@ def test_tunables_are_runtime_parameters_with_the_profile_defaults(spec):
 
 
 def test_models_are_pushed_under_the_pipeline_root(spec):
-    destination = spec["root"]["dag"]["tasks"]["AtomicPusher"]["inputs"]["parameters"]["push_destination"]
+    destination = spec["root"]["dag"]["tasks"]["Pusher"]["inputs"]["parameters"]["push_destination"]
     assert json.loads(destination["runtimeValue"]["constant"]) == {
         "filesystem": {"base_directory": f"{ROOT}/serving_model/cats_vs_dogs"}
     }
@@ -224,7 +224,7 @@ def test_runtime_values_reach_run_fn_custom_config(spec):
     from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils as entrypoint_utils
     from tfx.utils import json_utils
 
-    from components.tunable_trainer.executor import with_tunables_in_custom_config
+    from components.trainer.executor import with_tunables_in_custom_config
 
     trainer = spec["components"]["Trainer"]
     inputs_spec = json_format.ParseDict(trainer["inputDefinitions"], pipeline_spec_pb2.ComponentInputsSpec())
@@ -250,7 +250,7 @@ def test_runtime_values_reach_run_fn_custom_config(spec):
 
 
 def test_accuracy_bar_replaces_the_eval_config_value_threshold():
-    from components.gated_evaluator.executor import with_accuracy_bar
+    from components.evaluator.executor import with_accuracy_bar
     from tensorflow_model_analysis.proto import config_pb2
 
     exec_properties = {
@@ -270,7 +270,7 @@ def test_accuracy_bar_replaces_the_eval_config_value_threshold():
 
 
 def test_accuracy_bar_without_an_accuracy_threshold_is_an_error():
-    from components.gated_evaluator.executor import with_accuracy_bar
+    from components.evaluator.executor import with_accuracy_bar
 
     with pytest.raises(ValueError, match="no BinaryAccuracy value threshold"):
         with_accuracy_bar({"eval_config": "{}", "accuracy_bar": 0.6})

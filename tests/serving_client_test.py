@@ -27,7 +27,8 @@ from google.protobuf import text_format
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 import sample_images
-from components import features, warmup
+from components import features
+from components.trainer import warmup
 from pipeline import cli, predict
 from serving_contract_test import load_saved_model, pushed_model  # noqa: F401 (fixture)
 

@@ -14,10 +14,12 @@ from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 
 import sample_images
-from components import export, features, local_transform, warmup
-from components import model as model_lib
-from components.atomic_pusher.executor import push_atomically
+from components import features
 from components.config import TrainerConfig
+from components.pusher.executor import push_atomically
+from components.trainer import export, warmup
+from components.trainer import model as model_lib
+from components.transform import standalone
 from pipeline import config as config_lib
 
 SIZE = 32
@@ -31,7 +33,7 @@ def _export_and_push(root: str) -> str:
 
     Returns the pushed version's folder. Cached so that one test session builds it once.
     """
-    graph_dir, _ = local_transform.transform_images(sample_images.mixed_images(), [0, 1, 0, 1, 0], root, SIZE)
+    graph_dir, _ = standalone.transform_images(sample_images.mixed_images(), [0, 1, 0, 1, 0], root, SIZE)
     model, _ = model_lib.build_model(CONFIG)
     export_dir = os.path.join(root, "export")
     export.export_serving_model(model, tft.TFTransformOutput(graph_dir), SIZE, export_dir)

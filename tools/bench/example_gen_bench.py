@@ -40,8 +40,8 @@ def run_example_gen(archive: str, data_dir: str, output_dir: str) -> int:
     from tfx.types import artifact_utils, standard_artifacts
     from tfx.utils import proto_utils
 
-    from components.tfds_example_gen import executor
-    from components.tfds_example_gen.component import TfdsExampleGen
+    from components.example_gen import executor
+    from components.example_gen.component import TfdsExampleGen
 
     component = TfdsExampleGen(archive=archive, tfds_data_dir=data_dir)
     exec_properties = {
@@ -73,8 +73,8 @@ def run_read_from_tfds(archive: str, data_dir: str, output_dir: str, write: bool
     import tensorflow_datasets as tfds
 
     from components.config import TFDS_DATASET
-    from components.tfds_example_gen import tfds_source
-    from components.tfds_example_gen.splits import DEFAULT_SPLITS
+    from components.example_gen import tfds_source
+    from components.example_gen.splits import DEFAULT_SPLITS
 
     builder = tfds.builder(TFDS_DATASET, data_dir=data_dir)
     with beam.Pipeline(argv=demo_beam_args()) as pipeline:
@@ -99,7 +99,7 @@ def run_tfds_read_loop(archive: str, data_dir: str, output_dir: str) -> int:
     import tensorflow_datasets as tfds
 
     from components.config import TFDS_DATASET
-    from components.tfds_example_gen.splits import DEFAULT_SPLITS
+    from components.example_gen.splits import DEFAULT_SPLITS
 
     count = 0
     for expression in DEFAULT_SPLITS.values():
@@ -135,10 +135,10 @@ def import_modules(name: str) -> None:
     import tensorflow_datasets  # noqa: F401
 
     from components.config import TFDS_DATASET  # noqa: F401
-    from components.tfds_example_gen.splits import DEFAULT_SPLITS  # noqa: F401
+    from components.example_gen.splits import DEFAULT_SPLITS  # noqa: F401
 
     if name != "tfds_read_loop":
-        from components.tfds_example_gen import executor  # noqa: F401
+        from components.example_gen import executor  # noqa: F401
         from pipeline import config  # noqa: F401
 
 

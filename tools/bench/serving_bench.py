@@ -20,10 +20,11 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_transform as tft  # noqa: E402
 
 import sample_images  # noqa: E402
-from components import export, local_transform, warmup  # noqa: E402
-from components import model as model_lib  # noqa: E402
-from components.atomic_pusher.executor import push_atomically  # noqa: E402
 from components.config import TrainerConfig  # noqa: E402
+from components.pusher.executor import push_atomically  # noqa: E402
+from components.trainer import export, warmup  # noqa: E402
+from components.trainer import model as model_lib  # noqa: E402
+from components.transform import standalone  # noqa: E402
 from pipeline import predict  # noqa: E402
 from serving_client_test import GrpcLoopbackServer, RestLoopbackServer, SavedModelServable  # noqa: E402
 
@@ -36,7 +37,7 @@ SECONDS_PER_MEASURE = 4.0
 
 def push_demo_model(root: str) -> str:
     """The model base path (`<root>/serving_model/cats_vs_dogs`) holding one pushed version."""
-    graph_dir, _ = local_transform.transform_images(sample_images.mixed_images(), [0, 1, 0, 1, 0], root, IMAGE_SIZE)
+    graph_dir, _ = standalone.transform_images(sample_images.mixed_images(), [0, 1, 0, 1, 0], root, IMAGE_SIZE)
     model, _ = model_lib.build_model(CONFIG)
     export_dir = os.path.join(root, "export")
     export.export_serving_model(model, tft.TFTransformOutput(graph_dir), IMAGE_SIZE, export_dir)

@@ -91,7 +91,7 @@ def transform_rows(jpegs, labels, workdir):
     """
     import tensorflow as tf
 
-    from components import local_transform, preprocessing
+    from components.transform import preprocessing, standalone
 
     def raw_loop(images):
         dataset = tf.data.Dataset.from_tensor_slices(images)
@@ -100,7 +100,7 @@ def transform_rows(jpegs, labels, workdir):
             pass
 
     def transform(images, image_labels, name):
-        return local_transform.transform_images(images, image_labels, os.path.join(workdir, name), SIZE)
+        return standalone.transform_images(images, image_labels, os.path.join(workdir, name), SIZE)
 
     scale = TRANSFORM_SCALE
     large_jpegs, large_labels = jpegs * scale, labels * scale
@@ -171,13 +171,14 @@ def train_part(part: str, workdir: str) -> dict:
 
 
 def ours_setup(workdir):
-    from components import local_transform, trainer
-    from components import model as model_lib
     from components.config import TrainerConfig
+    from components.trainer import training
+    from components.trainer import model as model_lib
+    from components.transform import standalone
 
     config = TrainerConfig(base=TRAIN_BASE, weights="none", image_size=SIZE, batch_size=BATCH)
-    pattern = os.path.join(workdir, "transform", local_transform.TRANSFORMED_EXAMPLES_PREFIX + "*")
-    dataset = trainer.transformed_dataset([pattern], config, training=True, repeat=True)
+    pattern = os.path.join(workdir, "transform", standalone.TRANSFORMED_EXAMPLES_PREFIX + "*")
+    dataset = training.transformed_dataset([pattern], config, training=True, repeat=True)
     model, base = model_lib.build_model(config)
     return dataset, model, base
 
@@ -215,9 +216,11 @@ def serving_rows(jpegs, workdir):
     import tensorflow as tf
     import tensorflow_transform as tft
 
-    from components import export, features, preprocessing
-    from components import model as model_lib
+    from components import features
     from components.config import TrainerConfig
+    from components.trainer import export
+    from components.trainer import model as model_lib
+    from components.transform import preprocessing
 
     rows = []
     graph_dir = os.path.join(workdir, "transform", "transform_graph")

@@ -1,0 +1,49 @@
+"""Evaluator: TFX's Evaluator, with the blessing's accuracy bar as an exec property of its own.
+
+TFX's Kubeflow compiler accepts a RuntimeParameter only as a whole exec property, not inside
+the eval_config proto, so the bar is an exec property here and the executor writes it into
+eval_config's BinaryAccuracy value threshold before TFX's Evaluator runs. Locally it is a
+plain value.
+"""
+
+from typing import Optional, Sequence, Union
+
+from tensorflow_model_analysis.proto import config_pb2
+from tfx import types
+from tfx.components.evaluator import component as evaluator_component
+from tfx.dsl.components.base import executor_spec
+from tfx.orchestration import data_types
+from tfx.types import standard_artifacts
+from tfx.utils import json_utils
+
+from components.evaluator import executor, spec
+
+
+class Evaluator(evaluator_component.Evaluator):
+    """TFX's Evaluator whose accuracy bar can be a Kubeflow runtime parameter."""
+
+    SPEC_CLASS = spec.EvaluatorSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
+
+    def __init__(
+        self,
+        examples: types.BaseChannel,
+        model: types.BaseChannel,
+        eval_config: config_pb2.EvalConfig,
+        accuracy_bar: Union[float, data_types.RuntimeParameter],
+        baseline_model: Optional[types.BaseChannel] = None,
+        example_splits: Optional[Sequence[str]] = None,
+    ):
+        # Evaluator.__init__ builds a plain EvaluatorSpec; this spec class extends it, so start one level up.
+        super(evaluator_component.Evaluator, self).__init__(
+            spec=spec.EvaluatorSpec(
+                examples=examples,
+                model=model,
+                baseline_model=baseline_model,
+                eval_config=eval_config,
+                example_splits=json_utils.dumps(list(example_splits) if example_splits else None),
+                accuracy_bar=accuracy_bar,
+                evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
+                blessing=types.Channel(type=standard_artifacts.ModelBlessing),
+            )
+        )

@@ -1,0 +1,62 @@
+"""The Pusher's executor: a model version appears in the serving folder all at once.
+
+TFX's Pusher copies file by file into `<base>/<version>/`, so TF Serving (which polls the
+base folder) can see a half-copied version. Here the copy goes to a hidden sibling folder on
+the same filesystem first and is then renamed into place.
+"""
+
+import os
+import time
+from typing import Any
+
+from absl import logging
+from tfx import types
+from tfx.components.pusher import executor as pusher_executor
+from tfx.dsl.io import fileio
+from tfx.proto import pusher_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import io_utils, proto_utils
+
+
+class Executor(pusher_executor.Executor):
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        model_push = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+        if not self.CheckBlessing(input_dict):
+            self._MarkNotPushed(model_push)
+            return
+        model_path = self.GetModelPath(input_dict)
+        destination = pusher_pb2.PushDestination()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
+        if destination.WhichOneof("destination") != "filesystem":
+            raise ValueError("this Pusher supports only a filesystem push_destination (PushDestination.filesystem)")
+        base_directory = destination.filesystem.base_directory
+        version, serving_path = push_atomically(model_path, base_directory)
+        io_utils.copy_dir(model_path, model_push.uri)
+        self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
+        logging.info("Model version %s pushed to %s", version, serving_path)
+
+
+def push_atomically(model_path: str, base_directory: str) -> tuple[str, str]:
+    """Copies `model_path` to `<base_directory>/<version>` via a same-filesystem rename.
+
+    The version is the Unix time in seconds, bumped past any existing version so two pushes
+    in one second never collide and versions always increase.
+    """
+    fileio.makedirs(base_directory)
+    version = int(time.time())
+    existing = [int(name) for name in fileio.listdir(base_directory) if name.strip("/").isdigit()]
+    if existing:
+        version = max(version, max(existing) + 1)
+    serving_path = os.path.join(base_directory, str(version))
+    staging_path = os.path.join(base_directory, f".{version}.incomplete")
+    if fileio.exists(staging_path):
+        fileio.rmtree(staging_path)
+    io_utils.copy_dir(model_path, staging_path)
+    fileio.rename(staging_path, serving_path)
+    return str(version), serving_path

@@ -1,0 +1,92 @@
+"""The Pusher only pushes blessed models, and a version folder appears all at once."""
+
+import os
+
+from tfx.proto import pusher_pb2
+from tfx.types import standard_artifacts, standard_component_specs
+from tfx.utils import proto_utils
+
+from components.pusher import executor as pusher_executor
+
+
+def make_model(tmp_path):
+    model = standard_artifacts.Model()
+    model.uri = str(tmp_path / "model")
+    serving = os.path.join(model.uri, "Format-Serving")
+    os.makedirs(os.path.join(serving, "variables"))
+    for name in ("saved_model.pb", "variables/variables.index"):
+        with open(os.path.join(serving, name), "w") as f:
+            f.write(name)
+    return model
+
+
+def make_blessing(tmp_path, blessed):
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.uri = str(tmp_path)
+    os.makedirs(blessing.uri)
+    blessing.set_int_custom_property("blessed", int(blessed))
+    return blessing
+
+
+def push(tmp_path, blessed, base):
+    model = standard_artifacts.Model()
+    model.uri = str(tmp_path / "model")
+    if not os.path.exists(model.uri):
+        make_model(tmp_path)
+    runs = len(os.listdir(tmp_path))
+    pushed = standard_artifacts.PushedModel()
+    pushed.uri = str(tmp_path / f"pushed-{runs}")
+    destination = pusher_pb2.PushDestination(filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=base))
+    pusher_executor.Executor().Do(
+        {
+            standard_component_specs.MODEL_KEY: [model],
+            standard_component_specs.MODEL_BLESSING_KEY: [make_blessing(tmp_path / f"blessing-{runs}", blessed)],
+        },
+        {standard_component_specs.PUSHED_MODEL_KEY: [pushed]},
+        {standard_component_specs.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(destination)},
+    )
+    return pushed
+
+
+def test_blessed_model_lands_in_an_integer_version_folder(tmp_path):
+    base = str(tmp_path / "serving" / "cats")
+    pushed = push(tmp_path, True, base)
+    [version] = os.listdir(base)
+    assert version.isdigit()
+    assert sorted(os.listdir(os.path.join(base, version))) == ["saved_model.pb", "variables"]
+    assert pushed.get_int_custom_property("pushed") == 1
+    assert pushed.get_string_custom_property("pushed_destination") == os.path.join(base, version)
+
+
+def test_unblessed_model_is_not_pushed(tmp_path):
+    base = str(tmp_path / "serving" / "cats")
+    pushed = push(tmp_path, False, base)
+    assert not os.path.exists(base) or os.listdir(base) == []
+    assert pushed.get_int_custom_property("pushed") == 0
+
+
+def test_versions_increase_and_no_staging_folder_is_left(tmp_path):
+    base = str(tmp_path / "serving" / "cats")
+    push(tmp_path, True, base)
+    push(tmp_path, True, base)
+    versions = sorted(os.listdir(base))
+    assert len(versions) == 2 and all(v.isdigit() for v in versions)
+    assert int(versions[1]) > int(versions[0])
+
+
+def test_copy_goes_to_a_hidden_staging_folder_then_is_renamed(tmp_path, monkeypatch):
+    seen = []
+    real_copy = pusher_executor.io_utils.copy_dir
+
+    def spying_copy(src, dst, *args, **kwargs):
+        seen.append((dst, sorted(os.listdir(os.path.dirname(dst))) if os.path.isdir(os.path.dirname(dst)) else []))
+        return real_copy(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(pusher_executor.io_utils, "copy_dir", spying_copy)
+    base = str(tmp_path / "serving" / "cats")
+    model_dir = make_model(tmp_path).uri
+    version, path = pusher_executor.push_atomically(os.path.join(model_dir, "Format-Serving"), base)
+    [(staging, visible_while_copying)] = seen
+    assert os.path.basename(staging).startswith(".") and os.path.dirname(staging) == base
+    assert visible_while_copying == []  # no version folder existed during the copy
+    assert os.listdir(base) == [version] and path == os.path.join(base, version)

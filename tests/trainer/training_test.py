@@ -1,0 +1,143 @@
+"""run_fn end to end on a handful of transformed examples, with a tiny config."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tfx.components.trainer.fn_args_utils import FnArgs
+
+import sample_images
+from components import features
+from components.config import TrainerConfig
+from components.trainer import history, training
+from components.transform import standalone
+
+SIZE = 32
+CONFIG = TrainerConfig(
+    base="mobilenet_v3_small",
+    weights="none",
+    image_size=SIZE,
+    batch_size=2,
+    phase1_epochs=1,
+    phase2_epochs=1,
+    phase2_learning_rate=1e-4,
+)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The outputs of one run_fn call: (FnArgs, transformed examples pattern, its Python warnings)."""
+    tmp = tmp_path_factory.mktemp("trainer")
+    images = [sample_images.jpeg(seed=i, size=(40 + 10 * i, 50)) for i in range(6)]
+    graph_dir, pattern = standalone.transform_images(images, [0, 1] * 3, str(tmp / "transform"), SIZE)
+    fn_args = FnArgs(
+        train_files=[pattern],
+        eval_files=[pattern],
+        train_steps=None,
+        eval_steps=None,
+        transform_graph_path=graph_dir,
+        transform_output=graph_dir,
+        serving_model_dir=str(tmp / "serving_model"),
+        model_run_dir=str(tmp / "model_run"),
+        custom_config=CONFIG.to_custom_config(),
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        training.run_fn(fn_args)
+    return fn_args, pattern, [str(warning.message) for warning in caught]
+
+
+def test_run_fn_exports_a_serving_model(trained):
+    fn_args, _, _ = trained
+
+    loaded = tf.saved_model.load(fn_args.serving_model_dir)
+    outputs = loaded.signatures["serving_default"](**{features.SERVING_INPUT_KEY: tf.constant([sample_images.jpeg()])})
+
+    probability = outputs[features.PROBABILITY_KEY].numpy()
+    assert probability.shape == (1,) and 0 <= probability[0] <= 1
+    assert features.EXAMPLES_SIGNATURE in loaded.signatures
+
+
+def test_history_of_both_phases_is_saved_as_json_and_plot(trained):
+    fn_args, _, _ = trained
+
+    with open(f"{fn_args.serving_model_dir}/{history.HISTORY_JSON}") as f:
+        saved = json.load(f)
+    assert saved["epoch"] == [1, 2]
+    assert saved["phase"] == [1, 2]
+    for key in ("loss", "binary_accuracy", "val_loss", "val_binary_accuracy"):
+        assert len(saved[key]) == 2 and all(np.isfinite(saved[key]))
+    with open(f"{fn_args.serving_model_dir}/{history.HISTORY_PNG}", "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_tensorboard_logs_go_to_the_model_run_dir(trained):
+    fn_args, _, _ = trained
+
+    event_files = tf.io.gfile.glob(f"{fn_args.model_run_dir}/*/events.out.tfevents.*")
+
+    assert {path.split("/")[-2] for path in event_files} == {"train", "validation"}
+
+
+@pytest.mark.parametrize("noise", [
+    "Your input ran out of data",  # Keras, when it finds an epoch's end by running dry
+    "Model failed to serialize as JSON",  # Keras's TensorBoard callback, on a layer without get_config
+])
+def test_run_fn_prints_no_keras_warning_a_user_cannot_act_on(trained, noise):
+    _, _, caught = trained
+
+    assert not [message for message in caught if noise in message]
+
+
+def test_finite_dataset_knows_its_number_of_batches(trained):
+    _, pattern, _ = trained
+
+    dataset = training.transformed_dataset([pattern], CONFIG, training=True)
+
+    assert int(dataset.cardinality()) == 3  # 6 examples in batches of 2
+    assert len(list(dataset)) == 3
+
+
+def test_dataset_gives_batches_of_pixels_and_labels(trained):
+    _, pattern, _ = trained
+
+    images, labels = next(iter(training.transformed_dataset([pattern], CONFIG, training=True)))
+
+    assert images.shape == (2, SIZE, SIZE, 3) and images.dtype == tf.float32
+    assert labels.shape == (2, 1) and set(labels.numpy().ravel()) <= {0.0, 1.0}
+
+
+def test_steps_per_epoch_repeat_the_data(trained):
+    _, pattern, _ = trained
+
+    batches = list(training.transformed_dataset([pattern], CONFIG, training=False, repeat=True).take(5))
+
+    assert len(batches) == 5
+
+
+def test_empty_transformed_examples_are_named(tmp_path):
+    empty = standalone.write_tfrecord(str(tmp_path / "transformed_examples-00000-of-00001"), [])
+
+    with pytest.raises(ValueError, match="hold no records"):
+        training.transformed_dataset([empty], CONFIG, training=True)
+
+
+def test_missing_transformed_examples_are_named(tmp_path):
+    with pytest.raises(ValueError, match="No transformed examples"):
+        training.transformed_dataset([str(tmp_path / "*.gz")], CONFIG, training=True)
+
+
+def test_history_merge_numbers_epochs_across_phases():
+    merged = history.merge_phases({"loss": [3.0, 2.0]}, {"loss": [1.0]})
+
+    assert merged == {"epoch": [1, 2, 3], "phase": [1, 1, 2], "loss": [3.0, 2.0, 1.0]}
+
+
+def test_mixed_precision_without_a_gpu_trains_in_float32(caplog):
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("a GPU is visible here")
+    config = training._effective_config(TrainerConfig(mixed_precision=True))
+    assert config.mixed_precision is False
+    assert "no GPU is visible" in caplog.text
