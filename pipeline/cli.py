@@ -12,6 +12,7 @@ from pipeline import config as config_lib
 from pipeline import console
 from pipeline import kubeflow_runner
 from pipeline import predict
+from pipeline import serving_check
 
 EXIT_PUSHED, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_BLESSED = 0, 1, 2, 3
 
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--summary-json", help="also write the run summary as JSON to this file")
     predict.add_parser(commands)
     add_compile_kubeflow_parser(commands)
+    serving_check.add_parser(commands)
     return parser
 
 
@@ -89,7 +91,12 @@ def command_compile_kubeflow(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": command_run, "predict": predict.command_predict, "compile-kubeflow": command_compile_kubeflow}
+COMMANDS = {
+    "run": command_run,
+    "predict": predict.command_predict,
+    "compile-kubeflow": command_compile_kubeflow,
+    "check-serving": serving_check.command_check_serving,
+}
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -108,6 +108,21 @@ def test_pushed_model_classifies_the_test_split_through_serving_default(runs):
     assert accuracy >= DEMO.evaluator.accuracy_bar
 
 
+def test_pushed_model_passes_every_check_in_tensorflows_cpp_loader(runs):
+    """`python -m pipeline check-serving`: every signature and warm-up request through the C++
+    loader TF Serving uses (TF_LoadSessionFromSavedModel in a process without Python)."""
+    _, [(_, summary), *_] = runs
+    result = subprocess.run([sys.executable, "-m", "pipeline", "check-serving", summary["pushed_model_dir"]],
+                            capture_output=True, text=True, timeout=600)
+
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
+    for check in ("serving_default: a batch of 32 JPEGs", "from_examples: tf.Examples",
+                  "transform_features: tf.Examples", "serving_default: warm-up request 1",
+                  "serving_default: warm-up request 2"):
+        assert f"ok   {check}" in result.stdout
+    assert " 0 failed" in result.stdout
+
+
 def test_second_run_reuses_data_and_compares_against_the_first_model(runs):
     root, [(_, first), (_, second), _] = runs
     components = second["components"]

@@ -1,8 +1,9 @@
 """`python -m pipeline predict`: TF Serving's formats (golden files) and the transport.
 
 TF Serving itself cannot be installed here, so the transport runs against two loopback
-stand-ins that answer from the real pushed SavedModel the way TF Serving does: an HTTP server
-for the REST API and an in-process gRPC PredictionService. Both listen on 127.0.0.1 only and
+stand-ins that answer from the real pushed SavedModel the way TF Serving does, through
+TensorFlow's C++ SavedModel loader (pipeline.c_loader): an HTTP server for the REST API and an
+in-process gRPC PredictionService. Both listen on 127.0.0.1 only and
 stop by themselves after LOOPBACK_LIFETIME_S.
 """
 
@@ -29,26 +30,31 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 import sample_images
 from components import features
 from components.trainer import warmup
-from pipeline import cli, predict
-from serving_contract_test import load_saved_model, pushed_model  # noqa: F401 (fixture)
+from pipeline import c_loader, cli, predict
+from serving_contract_test import pushed_model  # noqa: F401 (fixture)
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"
 MODEL = predict.DEFAULT_MODEL
 LOOPBACK_LIFETIME_S = 300
+# TF Serving's HTTP status for a failed request's TensorFlow status code.
+HTTP_STATUS = {"INVALID_ARGUMENT": 400, "NOT_FOUND": 404, "FAILED_PRECONDITION": 400, "UNAVAILABLE": 503}
 REST_PATH = re.compile(r"^/v1/models/(?P<model>[^/:]+)(?:/versions/(?P<version>\d+))?:predict$")
 
 
 class SavedModelServable:
-    """What TF Serving loads from a model base path: the highest version's serving_default."""
+    """What TF Serving loads from a model base path: the highest version's serving_default,
+    run by TensorFlow's C++ SavedModel loader (pipeline.c_loader), the loader TF Serving uses."""
 
-    def __init__(self, model_base_path: str, model_name: str = MODEL, load=tf.saved_model.load):
+    def __init__(self, model_base_path: str, model_name: str = MODEL):
         self.name = model_name
         self.version = max(int(name) for name in os.listdir(model_base_path) if name.isdigit())
-        self._loaded = load(os.path.join(model_base_path, str(self.version)))
-        self._signature = self._loaded.signatures["serving_default"]
+        self._model = c_loader.CSavedModel(os.path.join(model_base_path, str(self.version)))
         self.unavailable_answers = 0  # answer UNAVAILABLE to this many requests first
         self.delay_s = 0.0
         self.requests = 0
+
+    def close(self) -> None:
+        self._model.close()
 
     def not_found(self, name: str, version) -> str:
         """TF Serving's NOT_FOUND message, or "" when this servable matches."""
@@ -66,9 +72,8 @@ class SavedModelServable:
         return False
 
     def predict(self, images) -> dict:
-        """Raises tf.errors.InvalidArgumentError on undecodable images, as the signature does."""
-        outputs = self._signature(**{features.SERVING_INPUT_KEY: tf.constant(images, dtype=tf.string)})
-        return {name: tensor.numpy() for name, tensor in outputs.items()}
+        """Raises c_loader.RequestError (INVALID_ARGUMENT) on undecodable images, as TF Serving's session does."""
+        return self._model.run("serving_default", {features.SERVING_INPUT_KEY: [bytes(image) for image in images]})
 
 
 class _RestHandler(BaseHTTPRequestHandler):
@@ -91,8 +96,8 @@ class _RestHandler(BaseHTTPRequestHandler):
             outputs = servable.predict(images)
         except (ValueError, KeyError, TypeError) as error:
             return self._answer(400, {"error": f"JSON Parse error: {error}"})
-        except tf.errors.InvalidArgumentError as error:
-            return self._answer(400, {"error": tf_serving_message(error)})
+        except c_loader.RequestError as error:
+            return self._answer(HTTP_STATUS.get(error.code_name, 500), {"error": error.message})
         return self._answer(200, {"predictions": _rows(outputs)})
 
     def _answer(self, status, document):
@@ -105,12 +110,6 @@ class _RestHandler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
-
-
-def tf_serving_message(error: tf.errors.OpError) -> str:
-    """The op's own status message, as TF Serving reports it, without eager Python's preamble."""
-    message = error.message.rsplit("<stack traces unavailable>\n", 1)[-1]
-    return re.sub(r" \[Op:[^\]]*\]$", "", message)
 
 
 def _rows(outputs) -> list[dict]:
@@ -157,8 +156,8 @@ class _PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer)
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"input {features.SERVING_INPUT_KEY} is missing")
         try:
             outputs = servable.predict(tf.make_ndarray(request.inputs[features.SERVING_INPUT_KEY]))
-        except tf.errors.InvalidArgumentError as error:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, tf_serving_message(error))
+        except c_loader.RequestError as error:
+            context.abort(getattr(grpc.StatusCode, error.code_name, grpc.StatusCode.UNKNOWN), error.message)
         response = predict_pb2.PredictResponse()
         response.model_spec.name = servable.name
         response.model_spec.version.value = servable.version
@@ -193,7 +192,9 @@ class GrpcLoopbackServer:
 
 @pytest.fixture(scope="module")
 def servable(pushed_model):  # noqa: F811
-    return SavedModelServable(os.path.dirname(pushed_model), load=load_saved_model)
+    servable = SavedModelServable(os.path.dirname(pushed_model))
+    yield servable
+    servable.close()
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import keras
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -10,56 +12,42 @@ from components import features
 from components.trainer import warmup
 from components.transform import preprocessing
 
+SERVING_SIGNATURE = "serving_default"
 TRANSFORM_FEATURES_SIGNATURE = "transform_features"
 EXAMPLES_INPUT_KEY = "examples"
 
 
-class ServingModule(tf.Module):
-    """Tracks the model and the Transform layer; its tf.functions are the signatures."""
+class ServingFunctions:
+    """The signatures' functions over the model and the Transform layer."""
 
-    def __init__(self, model: keras.Model, tf_transform_output: tft.TFTransformOutput, image_size: int):
-        super().__init__()
-        self.model = model
-        # Keras 3 layers' variables (seed generator states included) are not all reachable
-        # through the model object for tf.saved_model; listing them tracks them.
-        self.model_variables = list(model.variables)
-        self.tft_layer = tf_transform_output.transform_features_layer()
+    def __init__(self, model: keras.Model, tft_layer: tf.Module, raw_spec: dict, image_size: int):
+        self._model = model
+        self._tft_layer = tft_layer
         self._image_size = image_size
-        raw_spec = tf_transform_output.raw_feature_spec()
         self._image_spec = raw_spec[features.IMAGE_KEY]
         self._raw_spec = raw_spec
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.SERVING_INPUT_KEY)])
     def serve_image_bytes(self, image_bytes):
         raw_images = tf.reshape(image_bytes, [-1, *self._image_spec.shape])
         outputs = self._predict({features.IMAGE_KEY: raw_images})
         outputs[features.PREDICTED_LABEL_KEY] = predicted_label(outputs[features.PROBABILITY_KEY])
         return outputs
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT_KEY)])
     def serve_examples(self, examples):
         """For TFMA: reads only the image, so examples without a label work too."""
         raw = tf.io.parse_example(examples, {features.IMAGE_KEY: self._image_spec})
         return self._predict(raw)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT_KEY)])
     def transform_features(self, examples):
-        return self.tft_layer(tf.io.parse_example(examples, self._raw_spec))
+        return self._tft_layer(tf.io.parse_example(examples, self._raw_spec))
 
     def _predict(self, raw_features):
-        transformed = self.tft_layer(raw_features)
+        transformed = self._tft_layer(raw_features)
         images = preprocessing.decode_transformed_images(
             transformed[features.TRANSFORMED_IMAGE_KEY], self._image_size
         )
-        logits = tf.reshape(tf.cast(self.model(images, training=False), tf.float32), [-1])
+        logits = tf.reshape(tf.cast(self._model(images, training=False), tf.float32), [-1])
         return {features.PROBABILITY_KEY: tf.sigmoid(logits), features.LOGIT_KEY: logits}
-
-    def signatures(self) -> dict:
-        return {
-            "serving_default": self.serve_image_bytes,
-            features.EXAMPLES_SIGNATURE: self.serve_examples,
-            TRANSFORM_FEATURES_SIGNATURE: self.transform_features,
-        }
 
 
 def predicted_label(probability: tf.Tensor) -> tf.Tensor:
@@ -71,6 +59,25 @@ def predicted_label(probability: tf.Tensor) -> tf.Tensor:
 def export_serving_model(
     model: keras.Model, tf_transform_output: tft.TFTransformOutput, image_size: int, export_dir: str
 ) -> None:
-    module = ServingModule(model, tf_transform_output, image_size)
-    tf.saved_model.save(module, export_dir, signatures=module.signatures())
+    """Writes the SavedModel with Keras's ExportArchive, the export Keras made for TF Serving.
+
+    A Keras 3 model held by a tf.Module and saved with tf.saved_model.save loads in Python's
+    object loader but not in TensorFlow's C++ loader, which TF Serving uses ("Could not find
+    variable ..."): ExportArchive tracks the variables each signature uses so that the C++
+    loader restores them.
+    """
+    tft_layer = tf_transform_output.transform_features_layer()
+    functions = ServingFunctions(model, tft_layer, tf_transform_output.raw_feature_spec(), image_size)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(tft_layer)  # the Transform graph, with its assets, inside the export
+    string_batch = functools.partial(tf.TensorSpec, [None], tf.string)
+    archive.add_endpoint(
+        SERVING_SIGNATURE, functions.serve_image_bytes, [string_batch(name=features.SERVING_INPUT_KEY)]
+    )
+    archive.add_endpoint(features.EXAMPLES_SIGNATURE, functions.serve_examples, [string_batch(name=EXAMPLES_INPUT_KEY)])
+    archive.add_endpoint(
+        TRANSFORM_FEATURES_SIGNATURE, functions.transform_features, [string_batch(name=EXAMPLES_INPUT_KEY)]
+    )
+    archive.write_out(export_dir, verbose=False)
     warmup.write_warmup_requests(export_dir)

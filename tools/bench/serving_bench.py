@@ -1,10 +1,13 @@
-"""serving_default throughput in-process, and what the predict client adds per request.
+"""serving_default through TF Serving's loader against Python's, and what the predict client adds.
 
 A demo-sized model (MobileNetV3Small, random weights, 96x96, real transform graph) is exported
-and pushed to a temporary folder. Throughput: images/s through the loaded signature at batch 1
-and 32, on 320x240-class JPEGs. Client overhead: per request, the client against the loopback
-REST and gRPC servers of tests/serving_client_test.py (which answer from the same SavedModel,
-in this process) minus the direct in-process call, the two alternating so that both see the same load.
+and pushed to a temporary folder. Loaders: ms per request at batch 1 and images/s at batch 32
+through TensorFlow's C++ SavedModel loader (TF_LoadSessionFromSavedModel and TF_SessionRun in
+the C program of pipeline.c_loader, TF Serving's loader; its figures include the pipe to it)
+against the same model in Python's object loader (tf.saved_model.load), calls alternating so
+that both see the same load. Client overhead: per request, the client against the loopback REST
+and gRPC servers of tests/serving_client_test.py (which answer through the C loader) minus the
+direct call to the C loader, alternating as well.
 """
 
 import os
@@ -20,6 +23,7 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_transform as tft  # noqa: E402
 
 import sample_images  # noqa: E402
+from components import features  # noqa: E402
 from components.config import TrainerConfig  # noqa: E402
 from components.pusher.executor import push_atomically  # noqa: E402
 from components.trainer import export, warmup  # noqa: E402
@@ -77,6 +81,22 @@ def paired_seconds(direct_call, client_call, budget_s: float = 2 * SECONDS_PER_M
     return statistics.median(direct), statistics.median(client), statistics.median(differences)
 
 
+def print_loaders(servable: SavedModelServable, images: list, root: str) -> None:
+    """C loader against Python's loader on the pushed version, alternating calls."""
+    version_dir = os.path.join(root, "serving_model", MODEL_NAME, str(servable.version))
+    signature = tf.saved_model.load(version_dir).signatures["serving_default"]
+
+    def python_call(size):
+        return signature(**{features.SERVING_INPUT_KEY: tf.constant(images[:size])})
+
+    print("\nserving_default: TensorFlow's C++ loader (TF Serving's) against Python's object loader")
+    print(f"{'batch':>5} {'C ms/req':>9} {'Py ms/req':>10} {'C img/s':>8} {'Py img/s':>9} {'C / Py time':>12}")
+    for size in BATCH_SIZES:
+        python_s, c_s, _ = paired_seconds(lambda: python_call(size), lambda: servable.predict(images[:size]))
+        print(f"{size:>5} {c_s * 1e3:9.2f} {python_s * 1e3:10.2f} {size / c_s:8.1f} {size / python_s:9.1f} "
+              f"{c_s / python_s:11.2f}x")
+
+
 def main() -> int:
     images = warmup.pattern_jpegs(max(BATCH_SIZES))
     with tempfile.TemporaryDirectory(prefix="serving-bench-") as root:
@@ -85,11 +105,7 @@ def main() -> int:
         print(f"demo model ({CONFIG.base}, {IMAGE_SIZE}x{IMAGE_SIZE}, random weights) exported, pushed and "
               f"loaded in {time.perf_counter() - started:.1f} s; images {len(images[0])}-{max(map(len, images))} "
               f"byte JPEGs, CPU threads: {os.cpu_count()}")
-        direct = {size: seconds_per_call(lambda: servable.predict(images[:size])) for size in BATCH_SIZES}
-        print("\nin-process serving_default")
-        print(f"{'batch':>5} {'ms/request':>11} {'images/s':>9}")
-        for size, seconds in direct.items():
-            print(f"{size:>5} {seconds * 1e3:11.2f} {size / seconds:9.1f}")
+        print_loaders(servable, images, root)
 
         print("\nclient against the loopback servers (same process), per request, alternating with direct calls")
         print(f"{'transport':<9} {'batch':>5} {'client ms':>10} {'direct ms':>10} {'overhead ms':>12} {'overhead':>9}")

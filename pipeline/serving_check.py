@@ -1,0 +1,191 @@
+"""`python -m pipeline check-serving MODEL_DIR`: runs a pushed model as TF Serving would.
+
+Every request goes through TensorFlow's C++ SavedModel loader in a process of its own
+(`pipeline.c_loader`, the loader TF Serving uses) and, for comparison, through Python's
+object loader (`tf.saved_model.load`, what TFMA uses): every signature, images of every
+format TF Serving's clients send and of extreme sizes, a batch of 32, an undecodable image
+(INVALID_ARGUMENT, then the process must keep serving), tf.Examples, and every request of the
+model's warm-up file, which TF Serving replays before it serves a version.
+
+Exit status: 0 every check passed, 1 any failed, 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import time
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from components import features
+from pipeline import c_loader
+
+# Probabilities and logits of the two loaders agree within this.
+TOLERANCE = 1e-5
+INVALID_ARGUMENT = 3
+EXAMPLES_INPUT_KEY = "examples"
+TRANSFORM_FEATURES_SIGNATURE = "transform_features"
+SERVING_SIGNATURE = "serving_default"
+# (format, width, height): every format decode_image reads, and the extremes of size.
+IMAGE_FORMATS = (("JPEG", 320, 240), ("PNG", 1, 1), ("GIF", 200, 150), ("BMP", 97, 61),
+                 ("JPEG", 4000, 3000), ("PNG", 240, 320), ("JPEG", 1, 1))
+
+
+@dataclasses.dataclass
+class Request:
+    """One call of a signature, with the status TF Serving must answer it with."""
+
+    name: str
+    signature: str
+    inputs: dict[str, list[bytes]]
+    expect_code: int = 0  # TF_Code: 0 OK, 3 INVALID_ARGUMENT
+
+
+@dataclasses.dataclass
+class Outcome:
+    request: Request
+    passed: bool
+    detail: str
+    seconds: float
+
+
+def image(fmt: str, width: int, height: int, seed: int = 0) -> bytes:
+    """A deterministic picture (gradients and stripes) encoded in `fmt` by Pillow."""
+    from PIL import Image
+
+    y, x = np.mgrid[0:height, 0:width]
+    pixels = np.stack([x * 255 // max(width - 1, 1), y * 255 // max(height - 1, 1),
+                       ((x + y + seed) // 7 % 2) * 200], axis=-1).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def standard_requests(export_dir: str) -> list[Request]:
+    from components.example_gen.examples import serialized_example
+    from components.trainer import warmup
+
+    mixed = [image(fmt, width, height, seed) for seed, (fmt, width, height) in enumerate(IMAGE_FORMATS)]
+    formats = ", ".join(f"{fmt} {width}x{height}" for fmt, width, height in IMAGE_FORMATS)
+    batch = warmup.pattern_jpegs(32)
+    examples = [serialized_example(data, label, f"{i}.jpg".encode()) for i, (data, label) in
+                enumerate(zip(batch[:6], [0, 1] * 3))]
+    requests = [
+        Request(f"images in one batch: {formats}", SERVING_SIGNATURE, {features.SERVING_INPUT_KEY: mixed}),
+        Request("a batch of 32 JPEGs", SERVING_SIGNATURE, {features.SERVING_INPUT_KEY: batch}),
+        Request("an undecodable image", SERVING_SIGNATURE, {features.SERVING_INPUT_KEY: [b"not an image"]},
+                expect_code=INVALID_ARGUMENT),
+        Request("the next request after the error", SERVING_SIGNATURE, {features.SERVING_INPUT_KEY: batch[:1]}),
+        Request("tf.Examples", features.EXAMPLES_SIGNATURE, {EXAMPLES_INPUT_KEY: examples}),
+        Request("tf.Examples", TRANSFORM_FEATURES_SIGNATURE, {EXAMPLES_INPUT_KEY: examples[:2]}),
+    ]
+    return requests + warmup_requests(export_dir)
+
+
+def warmup_requests(export_dir: str) -> list[Request]:
+    """Every request of the model's warm-up file, as TF Serving replays them."""
+    import tensorflow as tf
+
+    from components.trainer import warmup
+
+    if not os.path.exists(warmup.warmup_path(export_dir)):
+        return []
+    requests = []
+    for number, log in enumerate(warmup.read_warmup_requests(export_dir), start=1):
+        request = log.predict_log.request
+        inputs = {key: [bytes(v) for v in tf.make_ndarray(tensor).reshape(-1)] for key, tensor in request.inputs.items()}
+        size = len(next(iter(inputs.values()), []))
+        requests.append(Request(f"warm-up request {number} ({size} images)",
+                                request.model_spec.signature_name or SERVING_SIGNATURE, inputs))
+    return requests
+
+
+def check(export_dir: str, requests: Optional[Sequence[Request]] = None,
+          on_outcome: Callable[[Outcome], None] = lambda outcome: None) -> list[Outcome]:
+    """Runs `requests` (default: standard_requests) through both loaders; one Outcome each.
+
+    Raises c_loader.CLoaderError when the C loader cannot be built or the model does not load.
+    """
+    import tensorflow as tf
+
+    requests = list(standard_requests(export_dir) if requests is None else requests)
+    python_model = tf.saved_model.load(export_dir)
+    outcomes = []
+    with c_loader.CSavedModel(export_dir) as c_model:
+        for request in requests:
+            started = time.perf_counter()
+            passed, detail = _check_one(c_model, python_model, request)
+            outcome = Outcome(request, passed, detail, time.perf_counter() - started)
+            on_outcome(outcome)
+            outcomes.append(outcome)
+    return outcomes
+
+
+def _check_one(c_model: c_loader.CSavedModel, python_model, request: Request) -> tuple[bool, str]:
+    import tensorflow as tf
+
+    try:
+        c_outputs = c_model.run(request.signature, request.inputs)
+    except c_loader.RequestError as error:
+        if error.code == request.expect_code:
+            return True, f"{error.code_name}, as TF Serving answers it"
+        return False, f"C loader: {error}"
+    except KeyError as error:
+        return False, str(error)
+    if request.expect_code:
+        return False, f"C loader answered OK, expected {c_loader.CODE_NAMES[request.expect_code]}"
+    signature = python_model.signatures[request.signature]
+    python_outputs = {key: value.numpy() for key, value in
+                      signature(**{key: tf.constant(values, tf.string) for key, values in request.inputs.items()}).items()}
+    return _compare(c_outputs, python_outputs)
+
+
+def _compare(c_outputs: dict, python_outputs: dict) -> tuple[bool, str]:
+    if set(c_outputs) != set(python_outputs):
+        return False, f"outputs {sorted(c_outputs)} from the C loader, {sorted(python_outputs)} from Python"
+    worst = 0.0
+    for key, expected in python_outputs.items():
+        actual = c_outputs[key]
+        if actual.shape != expected.shape:
+            return False, f"{key}: shape {actual.shape} from the C loader, {expected.shape} from Python"
+        if expected.dtype == object:
+            if list(actual.reshape(-1)) != [bytes(v) for v in expected.reshape(-1)]:
+                return False, f"{key}: values differ between the loaders"
+            continue
+        difference = float(np.max(np.abs(actual.astype(np.float64) - expected))) if expected.size else 0.0
+        if not difference <= TOLERANCE:
+            return False, f"{key}: differs by {difference:.3g} between the loaders (tolerance {TOLERANCE})"
+        worst = max(worst, difference)
+    outputs = ", ".join(f"{key} {tuple(value.shape)}" for key, value in sorted(c_outputs.items()))
+    return True, f"{outputs}; equal to Python's loader within {worst:.1g}"
+
+
+def add_parser(commands) -> None:
+    parser = commands.add_parser("check-serving", help="run a pushed model through TF Serving's C++ loader")
+    parser.add_argument("model_dir", help="a version folder, e.g. serving_model/cats_vs_dogs/<version>")
+
+
+def command_check_serving(args) -> int:
+    if not os.path.isfile(os.path.join(args.model_dir, "saved_model.pb")):
+        print(f"error: {args.model_dir} has no saved_model.pb; pass a version folder such as "
+              "serving_model/cats_vs_dogs/<version>", flush=True)
+        return 2
+    print(f"[check-serving] {args.model_dir}: TensorFlow's C++ loader (TF_LoadSessionFromSavedModel, "
+          "tag serve) against Python's loader", flush=True)
+
+    def report(outcome: Outcome) -> None:
+        status = "ok  " if outcome.passed else "FAIL"
+        print(f"  {status} {outcome.request.signature}: {outcome.request.name}: {outcome.detail} "
+              f"({outcome.seconds:.2f} s)", flush=True)
+
+    try:
+        outcomes = check(args.model_dir, on_outcome=report)
+    except c_loader.CLoaderError as error:
+        print(f"[check-serving] FAILED: {error}", flush=True)
+        return 1
+    failed = [outcome for outcome in outcomes if not outcome.passed]
+    print(f"[check-serving] {len(outcomes) - len(failed)} passed, {len(failed)} failed", flush=True)
+    return 1 if failed else 0
