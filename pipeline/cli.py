@@ -5,6 +5,7 @@ Exit status of `run`: 0 a model was pushed, 3 the run finished but the model was
 """
 
 import argparse
+import os
 import sys
 from typing import Optional
 
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--summary-json", help="also write the run summary as JSON to this file")
     predict.add_parser(commands)
     add_compile_kubeflow_parser(commands)
+    add_run_compiled_parser(commands)
     serving_check.add_parser(commands)
     return parser
 
@@ -42,6 +44,21 @@ def add_compile_kubeflow_parser(commands) -> None:
     compile_kubeflow.add_argument("--image", default=kubeflow_runner.DEFAULT_IMAGE,
                                   help="the image every task runs (default %(default)s, built from the Dockerfile)")
     compile_kubeflow.add_argument("--pipeline-root", help="object storage for artifacts, e.g. gs://BUCKET/pipelines")
+    compile_kubeflow.add_argument("--local", action="store_true",
+                                  help="compile for run-compiled on this machine: local paths allowed "
+                                       "(pipeline root, data, weights, serving folder)")
+
+
+def add_run_compiled_parser(commands) -> None:
+    run_compiled = commands.add_parser(
+        "run-compiled", help="run a compiled pipeline spec locally with Kubeflow Pipelines' kfp.local"
+    )
+    run_compiled.add_argument("spec", metavar="FILE.yaml", help="a spec written by compile-kubeflow --local")
+    run_compiled.add_argument("--param", dest="params", action="append", default=[], metavar="NAME=VALUE",
+                              help="a runtime parameter, e.g. phase1_epochs=2 (repeatable)")
+    run_compiled.add_argument("--pipeline-root", default=None,
+                              help="where kfp.local writes the tasks' artifacts (default outputs/kfp-local)")
+    run_compiled.add_argument("--summary-json", help="also write the run summary as JSON to this file")
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,17 +93,33 @@ def command_run(args: argparse.Namespace) -> int:
     except local_runner.PipelineFailed as failure:
         print(f"[pipeline] FAILED: {failure}", file=sys.stderr)
         return EXIT_FAILED
+    return finish(summary, args.summary_json)
+
+
+def finish(summary, summary_json: Optional[str]) -> int:
+    """Prints the summary (and writes it as JSON); the exit status for what the run did."""
     print(summary.render(), flush=True)
-    if args.summary_json:
-        with open(args.summary_json, "w") as out:
+    if summary_json:
+        with open(summary_json, "w") as out:
             out.write(summary.to_json())
     if summary.pushed_model_dir:
         return EXIT_PUSHED
+    failed = [name for name, info in summary.components.items() if info["status"] in ("failed", "not run")]
+    if failed:
+        print(f"[pipeline] FAILED: {', '.join(failed)} did not complete", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_NOT_BLESSED if not summary.blessed else EXIT_FAILED
 
 
+def command_run_compiled(args: argparse.Namespace) -> int:
+    from pipeline import compiled_runner
+
+    root = args.pipeline_root or os.path.join(config_lib.REPO_ROOT, "outputs", "kfp-local")
+    return finish(compiled_runner.run_compiled(args.spec, args.params, root), args.summary_json)
+
+
 def command_compile_kubeflow(args: argparse.Namespace) -> int:
-    path = kubeflow_runner.compile_kubeflow(load_config(args), args.output, args.image, args.beam_args)
+    path = kubeflow_runner.compile_kubeflow(load_config(args), args.output, args.image, args.beam_args, local=args.local)
     print(f"[pipeline] wrote {path}", flush=True)
     return 0
 
@@ -95,6 +128,7 @@ COMMANDS = {
     "run": command_run,
     "predict": predict.command_predict,
     "compile-kubeflow": command_compile_kubeflow,
+    "run-compiled": command_run_compiled,
     "check-serving": serving_check.command_check_serving,
 }
 

@@ -17,6 +17,9 @@ DEFAULT_DEMO_WEIGHTS = os.path.join(REPO_ROOT, "data", "generated", "mobilenet_v
 
 
 BEAM_RUNNING_MODES = ("in_memory", "multi_processing")
+# The Beam runner of local runs and Kubeflow tasks unless the user names another (see
+# local_runner.beam_args): Beam's in-process runner, without the DirectRunner's Prism attempt.
+IN_PROCESS_BEAM_RUNNER = "FnApiRunner"
 
 
 class ConfigError(ValueError):
@@ -27,7 +30,7 @@ class ConfigError(ValueError):
 class EvaluatorConfig:
     # Blessing needs binary accuracy on the test split at least this...
     accuracy_bar: float = 0.95
-    # ...and no lower than the latest blessed model's minus this tolerance.
+    # ...and no lower than the served model's (the baseline) minus this tolerance.
     max_accuracy_drop: float = 0.0
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import yaml
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from pipeline.config import DEFAULT_IMAGE, ConfigError, PipelineConfig
+from pipeline.config import DEFAULT_IMAGE, IN_PROCESS_BEAM_RUNNER, ConfigError, PipelineConfig
 
 if TYPE_CHECKING:
     from tfx import v1 as tfx
@@ -47,18 +47,26 @@ class KubeflowConfig(PipelineConfig):
 
 
 def compile_kubeflow(
-    config: PipelineConfig, output: str, image: str = DEFAULT_IMAGE, beam_args: Optional[list[str]] = None
+    config: PipelineConfig,
+    output: str,
+    image: str = DEFAULT_IMAGE,
+    beam_args: Optional[list[str]] = None,
+    local: bool = False,
 ) -> str:
-    """Writes the compiled pipeline to `output` and returns its path; raises ConfigError on bad input."""
+    """Writes the compiled pipeline to `output` and returns its path; raises ConfigError on bad input.
+
+    `local` compiles for a run of the compiled spec on this machine (`run-compiled`, through
+    kfp.local): local paths are allowed and the demo's first-use inputs are made now.
+    """
     from tfx import v1 as tfx
 
     from pipeline.pipeline import create_pipeline
 
-    kubeflow_config = to_kubeflow_config(config)
+    kubeflow_config = to_local_config(config) if local else to_kubeflow_config(config)
     check_output_path(output)
     check_image(image)
     try:
-        pipeline = create_pipeline(kubeflow_config, beam_pipeline_args=list(beam_args or []), runtime_parameters=True)
+        pipeline = create_pipeline(kubeflow_config, beam_pipeline_args=task_beam_args(beam_args), runtime_parameters=True)
     except ValueError as error:  # the components' checks of their arguments
         raise ConfigError(f"the pipeline cannot be built: {error}") from error
     request_trainer_gpus(pipeline, config.trainer.gpus)
@@ -74,6 +82,19 @@ def compile_kubeflow(
     return output
 
 
+def task_beam_args(beam_args: Optional[list[str]]) -> list[str]:
+    """The Beam arguments of every task: `beam_args`, after a pin of Beam's in-process
+    FnApiRunner unless they name a runner.
+
+    Beam's DirectRunner (the default) first tries Prism, a binary it downloads when it can,
+    which ignores the DirectRunner's settings; local runs pin FnApiRunner for the same reason.
+    """
+    beam_args = list(beam_args or [])
+    if any(arg == "--runner" or arg.startswith("--runner=") for arg in beam_args):
+        return beam_args
+    return [f"--runner={IN_PROCESS_BEAM_RUNNER}", *beam_args]
+
+
 def to_kubeflow_config(config: PipelineConfig) -> KubeflowConfig:
     """Checks what pods can reach and returns the config with URI locations; ConfigError otherwise."""
     check_pipeline_name(config.pipeline_name)
@@ -83,6 +104,15 @@ def to_kubeflow_config(config: PipelineConfig) -> KubeflowConfig:
     values = {field.name: getattr(config, field.name) for field in dataclasses.fields(config)}
     values["serving_dir"] = kubeflow_serving_dir(config)
     return KubeflowConfig(**values)
+
+
+def to_local_config(config: PipelineConfig) -> PipelineConfig:
+    """The config for a local run of the compiled spec: local paths, first-use inputs made."""
+    from pipeline import local_runner
+
+    check_pipeline_name(config.pipeline_name)
+    local_runner.prepare_inputs(config)
+    return config
 
 
 def check_pipeline_name(name: str) -> None:

@@ -7,11 +7,11 @@ from typing import Optional
 from tfx import v1 as tfx
 
 from pipeline import preflight, report
-from pipeline.config import DEFAULT_IMAGE, PipelineConfig
+from pipeline.config import DEFAULT_IMAGE, IN_PROCESS_BEAM_RUNNER, PipelineConfig
 from pipeline.pipeline import create_pipeline
 from pipeline.progress import ComponentProgress
 
-LOCAL_BEAM_RUNNER = "FnApiRunner"
+LOCAL_BEAM_RUNNER = IN_PROCESS_BEAM_RUNNER
 
 
 def beam_args(config: PipelineConfig, extra: Optional[list[str]] = None) -> list[str]:

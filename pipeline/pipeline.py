@@ -1,7 +1,7 @@
 """The pipeline, wired like its diagram:
 
 ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform -> Trainer
-  -> Resolver (latest blessed model) -> Evaluator -> Pusher
+  -> Evaluator (baseline: the model being served) -> Pusher
 """
 
 from typing import Optional, Union
@@ -61,16 +61,11 @@ def create_pipeline(
         phase2_learning_rate=tunable("phase2_learning_rate", float, config.trainer.phase2_learning_rate),
     )
 
-    model_resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
-
     evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=model_resolver.outputs["model"],
+        # The baseline is the model being served, found by the Evaluator at run time.
+        serving_dir=config.model_serving_dir,
         eval_config=build_eval_config(config.evaluator.accuracy_bar, config.evaluator.max_accuracy_drop),
         example_splits=[TEST_SPLIT],
         accuracy_bar=tunable("accuracy_bar", float, config.evaluator.accuracy_bar),
@@ -94,7 +89,6 @@ def create_pipeline(
             example_validator,
             transform,
             trainer,
-            model_resolver,
             evaluator,
             pusher,
         ],

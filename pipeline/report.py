@@ -34,6 +34,8 @@ class RunReport:
     blessed: bool
     blessing_reason: str
     pushed_model_dir: Optional[str]
+    # The model the candidate was compared with: the version being served when the run began.
+    baseline_model: Optional[str] = None
     wall_seconds: float = 0.0
 
     def to_json(self) -> str:
@@ -51,6 +53,7 @@ class RunReport:
             for label, values in sorted(self.metrics_by_label.items()):
                 lines.append(f"  label={label:<16} binary_accuracy {_fmt(values.get(ACCURACY_METRIC))}"
                              f"  examples {_fmt(values.get('example_count'))}")
+        lines.append(f"Baseline: {self.baseline_model or 'none (no model served yet: the accuracy bar alone decides)'}")
         lines.append(f"Blessed: {'yes' if self.blessed else 'no'} ({self.blessing_reason})")
         lines.append(f"Pushed model: {self.pushed_model_dir or 'none'}")
         return "\n".join(lines)
@@ -132,18 +135,21 @@ def build_report(metadata_path: str, pipeline_name: str, profile: str,
     if evaluations:
         metrics, by_label = read_metrics(evaluations[-1].uri)
 
-    blessed, reason = False, "the Evaluator did not run"
+    blessed, reason, baseline = False, "the Evaluator did not run", None
     blessings = artifacts_of_type(store, executions.get("Evaluator", []), "ModelBlessing")
     if blessings:
         blessed = blessings[-1].custom_properties["blessed"].int_value == 1
         reason = "passed the gate" if blessed else failure_reason(evaluations[-1].uri if evaluations else None)
+        if "baseline_model" in blessings[-1].custom_properties:
+            baseline = blessings[-1].custom_properties["baseline_model"].string_value
 
     pushed = None
     for artifact in artifacts_of_type(store, executions.get("Pusher", []), "PushedModel"):
         if artifact.custom_properties["pushed"].int_value == 1:
             pushed = artifact.custom_properties["pushed_destination"].string_value
     return RunReport(profile=profile, run_id=run_id, components=components, metrics=metrics,
-                     metrics_by_label=by_label, blessed=blessed, blessing_reason=reason, pushed_model_dir=pushed)
+                     metrics_by_label=by_label, blessed=blessed, blessing_reason=reason, pushed_model_dir=pushed,
+                     baseline_model=baseline)
 
 
 def read_metrics(evaluation_uri: str) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
@@ -186,7 +192,7 @@ def _describe_failure(failure) -> str:
     threshold = failure.metric_threshold
     if failure.metric_key.is_diff:
         bound = threshold.change_threshold.absolute.value
-        return f"{name} changed by {value:+.4f} against the latest blessed model (allowed: {bound:+.4f})"
+        return f"{name} changed by {value:+.4f} against the model being served (allowed: {bound:+.4f})"
     if threshold.value_threshold.HasField("lower_bound"):
         return f"{name} {value:.4f} is below the bar {threshold.value_threshold.lower_bound.value}"
     return f"{name} {value:.4f}: {failure.message}"

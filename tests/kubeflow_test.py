@@ -30,7 +30,7 @@ EXPECTED_UPSTREAM = {
     "ExampleValidator": {"StatisticsGen", "SchemaGen"},
     "Transform": {"TfdsExampleGen", "SchemaGen"},
     "Trainer": {"Transform", "SchemaGen"},
-    "Evaluator": {"TfdsExampleGen", "Trainer", "latest_blessed_model_resolver-model-resolver"},
+    "Evaluator": {"TfdsExampleGen", "Trainer"},
     "Pusher": {"Trainer", "Evaluator"},
 }
 FULL_DEFAULTS = {
@@ -100,13 +100,36 @@ def test_json_is_a_kfp_pipeline_job_with_the_root_and_defaults(job):
     assert dict(parsed.runtime_config.parameter_values.items())["phase1_epochs"].number_value == 3
 
 
-def test_dag_runs_example_gen_to_pusher_with_the_resolver_as_baseline(spec):
+def test_dag_runs_example_gen_to_pusher_and_the_evaluator_finds_the_served_baseline(spec):
     tasks = spec["root"]["dag"]["tasks"]
     assert {name: set(tasks[name].get("dependentTasks", [])) for name in EXPECTED_UPSTREAM} == EXPECTED_UPSTREAM
-    baseline = tasks["Evaluator"]["inputs"]["artifacts"]["baseline_model"]["taskOutputArtifact"]
-    assert baseline == {"producerTask": "latest_blessed_model_resolver-model-resolver", "outputArtifactKey": "model"}
-    blessings = tasks["latest_blessed_model_resolver-model-resolver"]["inputs"]["artifacts"]["input"]
-    assert blessings["taskOutputArtifact"]["producerTask"] == "latest_blessed_model_resolver-model-blessing-resolver"
+    assert set(tasks) == set(EXPECTED_UPSTREAM)
+    evaluator = tasks["Evaluator"]["inputs"]
+    assert "baseline_model" not in evaluator.get("artifacts", {})
+    pushed_to = json.loads(tasks["Pusher"]["inputs"]["parameters"]["push_destination"]["runtimeValue"]["constant"])
+    assert evaluator["parameters"]["serving_dir"]["runtimeValue"]["constant"] == pushed_to["filesystem"]["base_directory"]
+
+
+# Open-source KFP's backend compiles only these (backend/src/v2/compiler: "non-container and
+# non-importer executor not implemented"); resolvers run on Vertex AI only.
+OPEN_SOURCE_KFP_EXECUTORS = {"container", "importer"}
+
+
+@pytest.mark.parametrize("profile_args", [
+    ["--profile", "full"],
+    ["--profile", "full", "--set", "trainer.gpus=1"],
+    ["--profile", "demo", "--set", "data.archive=none", "--set", "trainer.weights=gs://b/w.h5"],
+    ["--profile", "demo", "--set", "data.archive=none", "--set", "trainer.weights=gs://b/w.h5", "--set", "trainer.gpus=1"],
+])
+def test_every_executor_is_one_open_source_kfp_runs(tmp_path, profile_args):
+    output = tmp_path / "pipeline.yaml"
+    assert compile_with_cli(output, *profile_args) == 0
+
+    executors = yaml.safe_load(output.read_text())["deploymentSpec"]["executors"]
+
+    kinds = {label: set(executor) - {"resources"} for label, executor in executors.items()}
+    assert all(kind <= OPEN_SOURCE_KFP_EXECUTORS and len(kind) == 1 for kind in kinds.values()), kinds
+    assert len(executors) == len(EXPECTED_UPSTREAM)
 
 
 def test_every_container_runs_the_image_through_tfx_entrypoint(spec):
@@ -168,6 +191,13 @@ def test_gpu_request_only_on_the_trainer_when_asked(spec, job):
 def test_beam_arguments_reach_every_container(job):
     for container in container_executors(job["pipelineSpec"]).values():
         assert container["args"][-2:] == ["--runner=DataflowRunner", "--region=europe-west4"]
+
+
+def test_beam_in_every_container_pins_the_in_process_runner_unless_a_runner_is_given(spec, job):
+    for container in container_executors(spec).values():
+        assert "--runner=FnApiRunner" in container["args"]
+    for container in container_executors(job["pipelineSpec"]).values():
+        assert "--runner=FnApiRunner" not in container["args"]
 
 
 def normalized(pipeline_spec):

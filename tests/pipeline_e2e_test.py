@@ -3,7 +3,9 @@
 1. first run: blessed (no baseline yet) and pushed;
 2. a retrained model: ExampleGen and Transform come from the cache, the Evaluator compares
    against the first model as baseline;
-3. a gate no model can meet: exit 3, nothing pushed.
+3. a gate no model can meet: exit 3, nothing pushed;
+4. a model worse than the one being served (an untrained head) with no accuracy bar: the
+   Evaluator's baseline, the newest served version, stops it: exit 3, nothing pushed.
 """
 
 import glob
@@ -48,7 +50,9 @@ def runs(tmp_path_factory):
     second = run_demo(root, "--set", "trainer.seed=7", "--set", "evaluator.max_accuracy_drop=1.0")
     assert second[0].returncode == EXIT_PUSHED, second[0].stdout[-3000:] + second[0].stderr[-5000:]
     third = run_demo(root, "--set", "trainer.seed=7", "--set", "evaluator.accuracy_bar=1.01")
-    return root, [first, second, third]
+    worse = run_demo(root, "--set", "trainer.phase1_epochs=0", "--set", "trainer.phase2_epochs=0",
+                     "--set", "evaluator.accuracy_bar=0")
+    return root, [first, second, third, worse]
 
 
 def serving_versions(root):
@@ -124,12 +128,13 @@ def test_pushed_model_passes_every_check_in_tensorflows_cpp_loader(runs):
 
 
 def test_second_run_reuses_data_and_compares_against_the_first_model(runs):
-    root, [(_, first), (_, second), _] = runs
+    root, [(_, first), (_, second), *_] = runs
     components = second["components"]
     assert components["TfdsExampleGen"]["status"] == "cached"
     assert components["Transform"]["status"] == "cached"
     assert components["Trainer"]["status"] == "complete"
     assert second["blessed"] and second["pushed_model_dir"] != first["pushed_model_dir"]
+    assert first["baseline_model"] is None and second["baseline_model"] == first["pushed_model_dir"]
     store = report.open_store(os.path.join(root, "pipeline", "metadata", "metadata.sqlite"))
     [evaluation] = evaluator_outputs(store, second_run_id(store), "ModelEvaluation")
     _, diffs = read_candidate_and_diffs(evaluation.uri)
@@ -137,7 +142,7 @@ def test_second_run_reuses_data_and_compares_against_the_first_model(runs):
 
 
 def test_gate_that_cannot_be_met_exits_3_and_pushes_nothing(runs):
-    root, [_, (_, second), (result, third)] = runs
+    root, [_, (_, second), (result, third), _] = runs
     assert result.returncode == EXIT_NOT_BLESSED, result.stderr[-3000:]
     assert third["blessed"] is False and third["pushed_model_dir"] is None
     assert "binary_accuracy" in third["blessing_reason"]
@@ -145,11 +150,20 @@ def test_gate_that_cannot_be_met_exits_3_and_pushes_nothing(runs):
     assert not [name for name in os.listdir(os.path.join(root, "serving", DEMO.model_name)) if not name.isdigit()]
 
 
+def test_a_model_worse_than_the_served_one_is_not_blessed_and_pushes_nothing(runs):
+    root, [*_, (result, worse)] = runs
+    assert result.returncode == EXIT_NOT_BLESSED, result.stdout[-3000:] + result.stderr[-3000:]
+    assert worse["blessed"] is False and worse["pushed_model_dir"] is None
+    assert worse["metrics"]["binary_accuracy"] >= 0  # the bar (0) passed: the baseline decided
+    assert "binary_accuracy" in worse["blessing_reason"]
+    assert len(serving_versions(root)) == 2
+
+
 def test_metadata_holds_one_execution_per_component_per_run(runs):
     root, _ = runs
     store = report.open_store(os.path.join(root, "pipeline", "metadata", "metadata.sqlite"))
     run_ids = [c.name for c in store.get_contexts_by_type("pipeline_run")]
-    assert len(run_ids) == 3
+    assert len(run_ids) == 4
     for run_id in run_ids:
         executions = report.run_executions(store, run_id)
         assert {len(found) for found in executions.values()} == {1}, (run_id, executions.keys())

@@ -31,9 +31,12 @@ class Evaluator(evaluator_component.Evaluator):
         model: types.BaseChannel,
         eval_config: config_pb2.EvalConfig,
         accuracy_bar: Union[float, data_types.RuntimeParameter],
+        serving_dir: Optional[str] = None,
         baseline_model: Optional[types.BaseChannel] = None,
         example_splits: Optional[Sequence[str]] = None,
     ):
+        """`serving_dir`: the Pusher's destination; its newest version, the model being served,
+        is the baseline unless `baseline_model` gives one (see executor)."""
         # Evaluator.__init__ builds a plain EvaluatorSpec; this spec class extends it, so start one level up.
         super(evaluator_component.Evaluator, self).__init__(
             spec=spec.EvaluatorSpec(
@@ -43,6 +46,7 @@ class Evaluator(evaluator_component.Evaluator):
                 eval_config=eval_config,
                 example_splits=json_utils.dumps(list(example_splits) if example_splits else None),
                 accuracy_bar=accuracy_bar,
+                serving_dir=serving_dir,
                 evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
                 blessing=types.Channel(type=standard_artifacts.ModelBlessing),
             )

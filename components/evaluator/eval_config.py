@@ -12,7 +12,7 @@ ACCURACY_METRIC = "binary_accuracy"
 
 def build_eval_config(accuracy_bar: float, max_accuracy_drop: float = 0.0) -> tfma.EvalConfig:
     """BinaryAccuracy must reach `accuracy_bar` and not fall more than `max_accuracy_drop`
-    below the baseline (the latest blessed model; absent on the first run)."""
+    below the baseline (the model being served; absent on the first run)."""
     accuracy_threshold = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(lower_bound={"value": accuracy_bar}),
         change_threshold=tfma.GenericChangeThreshold(

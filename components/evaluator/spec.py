@@ -1,13 +1,15 @@
-"""EvaluatorSpec plus the accuracy bar as an exec property of its own."""
+"""EvaluatorSpec plus the accuracy bar and the serving folder whose newest version is the baseline."""
 
 from tfx.types import standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
 
 ACCURACY_BAR_KEY = "accuracy_bar"
+SERVING_DIR_KEY = "serving_dir"
 
 
 class EvaluatorSpec(standard_component_specs.EvaluatorSpec):
     PARAMETERS = {
         **standard_component_specs.EvaluatorSpec.PARAMETERS,
         ACCURACY_BAR_KEY: ExecutionParameter(type=float),
+        SERVING_DIR_KEY: ExecutionParameter(type=str, optional=True),
     }

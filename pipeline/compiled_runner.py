@@ -1,0 +1,239 @@
+"""Runs a compiled pipeline spec on this machine with Kubeflow Pipelines' own local orchestrator.
+
+`kfp.local` walks the compiled DAG as a KFP backend does: task order, placeholder
+substitution (`{{$}}`, the executor input), runtime parameters, executor outputs and artifact
+passing between tasks. What it lacks is a way to run a container task without a Docker
+engine: its SubprocessRunner refuses container components. `ContainerTaskAsSubprocess` runs
+each container's command and arguments as a subprocess of this environment, which holds what
+the image holds (the Dockerfile installs this project and pyproject's pins). Where a Docker
+engine runs and the image is built, kfp.local's own DockerRunner runs the image instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from typing import Any, Iterator, Optional
+
+from pipeline import report
+from pipeline.config import ConfigError
+
+_PYTHON_NAMES = ("python", "python3")
+_EXECUTOR_INPUT_FLAG = "--json_serialized_invocation_args"
+_INPUTS_SPEC_FLAG = "--json_serialized_inputs_spec_args"
+_KFP_TYPES = {"NUMBER_INTEGER": int, "NUMBER_DOUBLE": float, "STRING": str, "BOOLEAN": bool}
+
+
+@dataclasses.dataclass
+class TaskRecord:
+    status: str
+    seconds: float
+    outputs: dict[str, Any]
+
+
+def load_spec(path: str):
+    """The PipelineSpec proto of a compiled `.yaml` (or the `pipelineSpec` of a `.json` PipelineJob)."""
+    import yaml
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    if not os.path.isfile(path):
+        raise ConfigError(f"compiled pipeline '{path}' does not exist; write one with `python -m pipeline "
+                          "compile-kubeflow --local --output FILE.yaml`")
+    with open(path) as f:
+        document = json.load(f) if path.endswith(".json") else yaml.safe_load(f)
+    document = document.get("pipelineSpec", document)
+    try:
+        return json_format.ParseDict(document, pipeline_spec_pb2.PipelineSpec())
+    except json_format.ParseError as error:
+        raise ConfigError(f"'{path}' is not a compiled pipeline spec ({error})") from None
+
+
+def arguments(spec, assignments: list[str]) -> dict[str, Any]:
+    """The runtime parameters' defaults from the spec, with `NAME=VALUE` assignments typed by it."""
+    declared = spec.root.input_definitions.parameters
+    values = {}
+    for name, parameter in declared.items():
+        if parameter.HasField("default_value"):
+            from google.protobuf import json_format
+
+            values[name] = json_format.MessageToDict(parameter.default_value)
+    for assignment in assignments:
+        name, sep, raw = assignment.partition("=")
+        if not sep or name not in declared:
+            raise ConfigError(f"--param '{assignment}': expected NAME=VALUE with NAME one of "
+                              f"{', '.join(sorted(declared))}")
+        kind = _KFP_TYPES.get(pipeline_parameter_type(declared[name]), str)
+        try:
+            values[name] = (raw.lower() in ("1", "true", "yes")) if kind is bool else kind(raw)
+        except ValueError:
+            raise ConfigError(f"--param {name}={raw}: expected {kind.__name__}") from None
+    for name, parameter in declared.items():
+        kind = _KFP_TYPES.get(pipeline_parameter_type(parameter))
+        if kind is int and isinstance(values.get(name), float):
+            values[name] = int(values[name])
+    return values
+
+
+def pipeline_parameter_type(parameter) -> str:
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    return pipeline_spec_pb2.ParameterType.ParameterTypeEnum.Name(parameter.parameter_type)
+
+
+def docker_image_available(image: str) -> bool:
+    """A Docker engine answers and has `image` built."""
+    if not shutil.which("docker"):
+        return False
+    result = subprocess.run(["docker", "image", "inspect", image], capture_output=True, timeout=30)
+    return result.returncode == 0
+
+
+class ContainerTaskAsSubprocess:
+    """kfp.local task handler: a container task's command and arguments, run as a subprocess here.
+
+    The command's `python` is this environment's interpreter; the environment variables are
+    the container's on top of this process's.
+    """
+
+    def __init__(self, image: str, full_command: list[str], pipeline_root: str, runner: Any,
+                 env_vars: Optional[dict[str, str]] = None) -> None:
+        self.image = image
+        self.full_command = list(full_command)
+        self.pipeline_root = pipeline_root
+        self.env_vars = env_vars or {}
+
+    def run(self):
+        from kfp.local import status
+
+        command = with_declared_input_types(self.full_command)
+        if command and command[0] in _PYTHON_NAMES:
+            command[0] = sys.executable
+        result = subprocess.run(command, env={**os.environ, **self.env_vars})
+        return status.Status.SUCCESS if result.returncode == 0 else status.Status.FAILURE
+
+
+def with_declared_input_types(command: list[str]) -> list[str]:
+    """The command with each input artifact's type as the task declares it.
+
+    A KFP backend hands a task its input artifacts with the type the producer declared (TFX's
+    types are instance schemas, "title: tfx.Examples ..."), which TFX's container entrypoint
+    reads to rebuild each artifact. kfp.local hands them over as the generic
+    "system.Artifact"; the task's own input definitions, which TFX passes in
+    --json_serialized_inputs_spec_args, give the declared type back.
+    """
+    command = list(command)
+    try:
+        executor_at = command.index(_EXECUTOR_INPUT_FLAG) + 1
+        spec_at = command.index(_INPUTS_SPEC_FLAG) + 1
+    except ValueError:
+        return command
+    executor_input = json.loads(command[executor_at])
+    declared = json.loads(command[spec_at]).get("artifacts", {})
+    for name, artifact_list in executor_input.get("inputs", {}).get("artifacts", {}).items():
+        schema = declared.get(name, {}).get("artifactType")
+        if not schema:
+            continue
+        for runtime_artifact in artifact_list.get("artifacts", []):
+            if runtime_artifact.get("type", {}).get("schemaTitle", "").startswith("system."):
+                runtime_artifact["type"] = schema
+    command[executor_at] = json.dumps(executor_input)
+    return command
+
+
+@contextlib.contextmanager
+def _recording_tasks(records: dict[str, TaskRecord]) -> Iterator[None]:
+    """Times every task kfp.local dispatches, prints its progress like `run`, keeps its outputs."""
+    from kfp.local import task_dispatcher
+
+    original = task_dispatcher.run_single_task_implementation
+
+    def run_and_record(*args, **kwargs):
+        name = _task_name(kwargs.get("component_name", args[1] if len(args) > 1 else "task"))
+        print(f"[pipeline] {name} started", flush=True)
+        started = time.monotonic()
+        outputs, task_status = original(*args, **kwargs)
+        seconds = time.monotonic() - started
+        succeeded = task_status.name == "SUCCESS"
+        records[name] = TaskRecord("complete" if succeeded else "failed", round(seconds, 2), outputs)
+        print(f"[pipeline] {name} {'finished' if succeeded else 'FAILED'} in {seconds:.1f} s", flush=True)
+        return outputs, task_status
+
+    task_dispatcher.run_single_task_implementation = run_and_record
+    try:
+        yield
+    finally:
+        task_dispatcher.run_single_task_implementation = original
+
+
+@contextlib.contextmanager
+def _container_tasks_as_subprocesses() -> Iterator[None]:
+    """kfp.local picks its SubprocessRunner's task handler by module attribute at dispatch time."""
+    from kfp.local import subprocess_task_handler
+
+    original = subprocess_task_handler.SubprocessTaskHandler
+    subprocess_task_handler.SubprocessTaskHandler = ContainerTaskAsSubprocess
+    try:
+        yield
+    finally:
+        subprocess_task_handler.SubprocessTaskHandler = original
+
+
+def _task_name(component_name: str) -> str:
+    return component_name[len("comp-"):] if component_name.startswith("comp-") else component_name
+
+
+def run_compiled(spec_path: str, assignments: list[str], pipeline_root: str) -> report.RunReport:
+    """Runs the compiled spec with kfp.local; returns the same summary as a local run."""
+    from kfp import local
+    from kfp.local import pipeline_orchestrator
+
+    spec = load_spec(spec_path)
+    values = arguments(spec, assignments)
+    images = {executor["container"]["image"] for executor in spec.deployment_spec["executors"].values()
+              if "container" in executor}
+    use_docker = len(images) == 1 and docker_image_available(next(iter(images)))
+    runner = local.DockerRunner() if use_docker else local.SubprocessRunner(use_venv=False)
+    os.makedirs(pipeline_root, exist_ok=True)
+    local.init(runner=runner, pipeline_root=os.path.abspath(pipeline_root), raise_on_error=False)
+    print(f"[pipeline] {spec.pipeline_info.name}: kfp.local with "
+          f"{'DockerRunner' if use_docker else 'container tasks as subprocesses'}, root {pipeline_root}, "
+          f"parameters {json.dumps(values, sort_keys=True)}", flush=True)
+    records: dict[str, TaskRecord] = {}
+    started = time.monotonic()
+    handler = contextlib.nullcontext() if use_docker else _container_tasks_as_subprocesses()
+    with handler, _recording_tasks(records):
+        pipeline_orchestrator.run_local_pipeline(pipeline_spec=spec, arguments=values)
+    summary = summarize(records, spec)
+    summary.wall_seconds = round(time.monotonic() - started, 2)
+    return summary
+
+
+def summarize(records: dict[str, TaskRecord], spec) -> report.RunReport:
+    order = [*records, *sorted(set(spec.root.dag.tasks) - set(records))]  # in the order they ran
+    components = {name: {"status": records[name].status if name in records else "not run",
+                         "seconds": records[name].seconds if name in records else 0.0} for name in order}
+    metrics, by_label, blessed, reason, baseline = {}, {}, False, "the Evaluator did not run", None
+    evaluator = records.get("Evaluator")
+    if evaluator and evaluator.status == "complete":
+        evaluation_uri = evaluator.outputs["evaluation"].uri
+        metrics, by_label = report.read_metrics(evaluation_uri)
+        blessing = evaluator.outputs["blessing"]
+        blessed = os.path.exists(os.path.join(blessing.uri, "BLESSED"))
+        reason = "passed the gate" if blessed else report.failure_reason(evaluation_uri)
+        baseline = blessing.metadata.get("baseline_model")
+    pushed = None
+    pusher = records.get("Pusher")
+    if pusher and pusher.status == "complete":
+        metadata = pusher.outputs["pushed_model"].metadata
+        if int(metadata.get("pushed", 0)) == 1:
+            pushed = metadata.get("pushed_destination")
+    return report.RunReport(profile="compiled", run_id=spec.pipeline_info.name, components=components,
+                            metrics=metrics, metrics_by_label=by_label, blessed=blessed,
+                            blessing_reason=reason, pushed_model_dir=pushed, baseline_model=baseline)

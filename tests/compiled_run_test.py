@@ -1,0 +1,94 @@
+"""The compiled Kubeflow pipeline, run end to end by Kubeflow Pipelines' own local orchestrator.
+
+`python -m pipeline compile-kubeflow --local` writes the demo's spec; `python -m pipeline
+run-compiled` runs it with kfp.local (DAG order, placeholders, executor input and output,
+artifact passing, runtime parameters), every container task as a subprocess of this
+environment. Three runs: the first pushes a model; the second finds it as its baseline; the
+third, an untrained head with no accuracy bar, is worse than the model being served, so it is
+not blessed and pushes nothing.
+"""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pipeline.cli import EXIT_NOT_BLESSED, EXIT_PUSHED
+
+pytestmark = pytest.mark.e2e
+
+OVERRIDES = ("--param", "phase1_epochs=2", "--param", "accuracy_bar=0.6")
+WORSE = ("--param", "phase1_epochs=0", "--param", "phase2_epochs=0", "--param", "accuracy_bar=0")
+
+
+def cli(*args, timeout=1500):
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def compiled_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("compiled")
+    spec = root / "demo.yaml"
+    compiled = cli("compile-kubeflow", "--local", "--profile", "demo", "--output", str(spec),
+                   "--pipeline-root", str(root / "pipeline"), "--set", f"serving_dir={root / 'serving'}")
+    assert compiled.returncode == 0, compiled.stderr[-3000:]
+    runs = []
+    for number, params in ((1, OVERRIDES), (2, OVERRIDES), (3, WORSE)):
+        summary_path = root / f"summary-{number}.json"
+        result = cli("run-compiled", str(spec), *params, "--pipeline-root", str(root / "kfp"),
+                     "--summary-json", str(summary_path))
+        summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
+        runs.append((result, summary))
+    return root, runs
+
+
+def test_every_task_of_the_compiled_spec_finished_and_a_model_was_pushed(compiled_runs):
+    root, [(result, summary), *_] = compiled_runs
+    assert result.returncode == EXIT_PUSHED, result.stdout[-4000:] + result.stderr[-4000:]
+    expected = {"TfdsExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
+                "Evaluator", "Pusher"}
+    assert set(summary["components"]) == expected
+    assert {info["status"] for info in summary["components"].values()} == {"complete"}
+    for task in expected:
+        assert f"[pipeline] {task} finished in" in result.stdout
+    pushed = summary["pushed_model_dir"]
+    assert os.path.dirname(pushed) == str(root / "serving" / "cats_vs_dogs") and os.path.basename(pushed).isdigit()
+    assert os.path.isfile(os.path.join(pushed, "saved_model.pb"))
+
+
+def test_runtime_parameters_reached_run_fn_and_the_evaluator(compiled_runs):
+    root, [(_, summary), *_] = compiled_runs
+    with open(os.path.join(summary["pushed_model_dir"], "training_history.json")) as f:
+        history = json.load(f)
+    assert history["phase"] == [1, 1, 2]  # phase1_epochs=2, and the demo's one fine-tuning epoch
+
+    from tensorflow_model_analysis.writers import eval_config_writer
+
+    # kfp.local names each run's folder after its start time: the first run's sorts first.
+    [first_evaluation, *_] = sorted(glob.glob(str(root / "kfp" / "*" / "*" / "evaluation")))
+    eval_config = eval_config_writer.load_eval_run(first_evaluation)[0]
+    bars = [per_slice.threshold.value_threshold.lower_bound.value
+            for spec in eval_config.metrics_specs for metric in spec.metrics
+            for per_slice in metric.per_slice_thresholds]
+    assert bars == [pytest.approx(0.6)]
+
+
+def test_second_run_finds_the_first_model_as_its_baseline(compiled_runs):
+    _, [(_, first), (result, second), _] = compiled_runs
+    assert result.returncode in (0, 3), result.stdout[-4000:] + result.stderr[-4000:]
+    assert first["baseline_model"] is None
+    assert second["baseline_model"] == first["pushed_model_dir"]
+    assert f"Baseline: {first['pushed_model_dir']}" in result.stdout
+
+
+def test_a_model_worse_than_the_served_one_is_not_blessed_and_pushes_nothing(compiled_runs):
+    root, [_, (_, second), (result, worse)] = compiled_runs
+    assert result.returncode == EXIT_NOT_BLESSED, result.stdout[-4000:] + result.stderr[-4000:]
+    served = sorted(os.listdir(root / "serving" / "cats_vs_dogs"))
+    assert worse["baseline_model"] == str(root / "serving" / "cats_vs_dogs" / served[-1])
+    assert worse["blessed"] is False and worse["pushed_model_dir"] is None
+    assert "against the model being served" in worse["blessing_reason"]
+    assert len(served) == (2 if second["pushed_model_dir"] else 1)
