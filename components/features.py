@@ -23,3 +23,9 @@ PREDICTED_LABEL_KEY = "label"  # string "cat" or "dog"
 LOGIT_KEY = "logit"
 # Signature over serialized tf.Example that TFMA calls; returns PROBABILITY_KEY.
 EXAMPLES_SIGNATURE = "from_examples"
+# The signature TF Serving calls by default (raw image bytes in SERVING_INPUT_KEY).
+SERVING_SIGNATURE = "serving_default"
+# Signature returning the Transform's output for serialized tf.Examples.
+TRANSFORM_FEATURES_SIGNATURE = "transform_features"
+# Input key of the two signatures over serialized tf.Examples.
+EXAMPLES_INPUT_KEY = "examples"

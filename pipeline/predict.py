@@ -23,7 +23,7 @@ from typing import Callable, Optional, Sequence
 from components import features
 from pipeline import config as config_lib
 
-SIGNATURE = "serving_default"
+SIGNATURE = features.SERVING_SIGNATURE
 DEFAULT_MODEL = config_lib.PipelineConfig.model_name
 DEFAULT_BATCH_SIZE = 8
 DEFAULT_TIMEOUT_S = 30.0

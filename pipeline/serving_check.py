@@ -26,9 +26,9 @@ from pipeline import c_loader
 # Probabilities and logits of the two loaders agree within this.
 TOLERANCE = 1e-5
 INVALID_ARGUMENT = 3
-EXAMPLES_INPUT_KEY = "examples"
-TRANSFORM_FEATURES_SIGNATURE = "transform_features"
-SERVING_SIGNATURE = "serving_default"
+SERVING_SIGNATURE = features.SERVING_SIGNATURE
+TRANSFORM_FEATURES_SIGNATURE = features.TRANSFORM_FEATURES_SIGNATURE
+EXAMPLES_INPUT_KEY = features.EXAMPLES_INPUT_KEY
 # (format, width, height): every format decode_image reads, and the extremes of size.
 IMAGE_FORMATS = (("JPEG", 320, 240), ("PNG", 1, 1), ("GIF", 200, 150), ("BMP", 97, 61),
                  ("JPEG", 4000, 3000), ("PNG", 240, 320), ("JPEG", 1, 1))

@@ -12,9 +12,9 @@ from components import features
 from components.trainer import warmup
 from components.transform import preprocessing
 
-SERVING_SIGNATURE = "serving_default"
-TRANSFORM_FEATURES_SIGNATURE = "transform_features"
-EXAMPLES_INPUT_KEY = "examples"
+SERVING_SIGNATURE = features.SERVING_SIGNATURE
+TRANSFORM_FEATURES_SIGNATURE = features.TRANSFORM_FEATURES_SIGNATURE
+EXAMPLES_INPUT_KEY = features.EXAMPLES_INPUT_KEY
 
 
 class ServingFunctions:

@@ -18,7 +18,7 @@ from components import features
 
 WARMUP_DIR = "assets.extra"
 WARMUP_FILE = "tf_serving_warmup_requests"
-SERVING_SIGNATURE = "serving_default"
+SERVING_SIGNATURE = features.SERVING_SIGNATURE
 # One request per batch size: a single image, and the client's default batch.
 WARMUP_BATCH_SIZES = (1, 8)
 # (width, height) of the generated images: landscape, portrait, square, like real photos.
