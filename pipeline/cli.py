@@ -1,11 +1,13 @@
 """Command line: `python -m pipeline run ...`.
 
 Exit status of `run`: 0 a model was pushed, 3 the run finished but the model was not blessed
-(nothing pushed), 1 the run failed, 2 a usage error.
+(nothing pushed), 1 the run failed, 2 a usage error (a bad setting, or the pipeline root in use
+by another run), 130 interrupted by Ctrl-C (nothing pushed; the same command resumes).
 """
 
 import argparse
 import os
+import signal
 import sys
 from typing import Optional
 
@@ -16,6 +18,7 @@ from pipeline import predict
 from pipeline import serving_check
 
 EXIT_PUSHED, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_BLESSED = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a process Ctrl-C stopped
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,10 +93,19 @@ def command_run(args: argparse.Namespace) -> int:
           flush=True)
     try:
         summary = local_runner.run(config, args.beam_args)
+    except local_runner.Interrupted as interrupted:
+        return report_interrupted(interrupted.stage)
     except local_runner.PipelineFailed as failure:
         print(f"[pipeline] FAILED: {failure}", file=sys.stderr)
         return EXIT_FAILED
     return finish(summary, args.summary_json)
+
+
+def report_interrupted(stage: str) -> int:
+    print(f"[pipeline] interrupted during {stage}; nothing was pushed. Run the same command again to resume: "
+          "finished components come from the cache and the Trainer from its last finished epoch.",
+          file=sys.stderr, flush=True)
+    return EXIT_INTERRUPTED
 
 
 def finish(summary, summary_json: Optional[str]) -> int:
@@ -115,7 +127,11 @@ def command_run_compiled(args: argparse.Namespace) -> int:
     from pipeline import compiled_runner
 
     root = args.pipeline_root or os.path.join(config_lib.REPO_ROOT, "outputs", "kfp-local")
-    return finish(compiled_runner.run_compiled(args.spec, args.params, root), args.summary_json)
+    try:
+        summary = compiled_runner.run_compiled(args.spec, args.params, root)
+    except KeyboardInterrupt:
+        return report_interrupted("the compiled pipeline's run")
+    return finish(summary, args.summary_json)
 
 
 def command_compile_kubeflow(args: argparse.Namespace) -> int:
@@ -138,7 +154,20 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        status = COMMANDS[args.command](args)
     except config_lib.ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    if status == EXIT_INTERRUPTED:
+        exit_now(status)
+    return status
+
+
+def exit_now(status: int) -> None:
+    """Exits without waiting for the interrupted component's threads (Beam's, TensorFlow's),
+    which could keep the process alive, or print tracebacks, long after Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not print a traceback either
+    sys.stdout.flush()
+    sys.stderr.flush()
+    console.restore_stderr()
+    os._exit(status)

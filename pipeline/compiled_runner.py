@@ -21,7 +21,8 @@ import sys
 import time
 from typing import Any, Iterator, Optional
 
-from pipeline import report
+from pipeline import config as config_lib
+from pipeline import report, run_lock
 from pipeline.config import ConfigError
 
 _PYTHON_NAMES = ("python", "python3")
@@ -190,12 +191,20 @@ def _task_name(component_name: str) -> str:
 
 
 def run_compiled(spec_path: str, assignments: list[str], pipeline_root: str) -> report.RunReport:
-    """Runs the compiled spec with kfp.local; returns the same summary as a local run."""
-    from kfp import local
-    from kfp.local import pipeline_orchestrator
+    """Runs the compiled spec with kfp.local under the root's lock; returns the same summary as a local run."""
+    from pipeline import config_rules
 
     spec = load_spec(spec_path)
     values = arguments(spec, assignments)
+    config_rules.check_runtime_parameters(values, config_lib.load_profile("full"))
+    with run_lock.hold(os.path.abspath(pipeline_root)):
+        return _run_with_kfp_local(spec, values, pipeline_root)
+
+
+def _run_with_kfp_local(spec, values: dict[str, Any], pipeline_root: str) -> report.RunReport:
+    from kfp import local
+    from kfp.local import pipeline_orchestrator
+
     images = {executor["container"]["image"] for executor in spec.deployment_spec["executors"].values()
               if "container" in executor}
     use_docker = len(images) == 1 and docker_image_available(next(iter(images)))

@@ -106,4 +106,16 @@ def drop_native_noise() -> None:
         os.dup2(console_fd, 2)  # closes the pipe's last write end held by this process
         thread.join(timeout=2)
 
+    global _restore_stderr
+    _restore_stderr = restore
     atexit.register(restore)
+
+
+_restore_stderr = None
+
+
+def restore_stderr() -> None:
+    """Writes out what the filter holds and gives file descriptor 2 back (before os._exit,
+    which runs no exit handlers); does nothing when the filter is not installed."""
+    if _restore_stderr is not None:
+        _restore_stderr()

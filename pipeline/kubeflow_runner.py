@@ -60,9 +60,15 @@ def compile_kubeflow(
     """
     from tfx import v1 as tfx
 
+    from pipeline import config_rules
     from pipeline.pipeline import create_pipeline
 
-    kubeflow_config = to_local_config(config) if local else to_kubeflow_config(config)
+    if local:
+        config_rules.check(config)  # before the demo's first-use inputs are made
+        kubeflow_config = to_local_config(config)
+    else:
+        kubeflow_config = to_kubeflow_config(config)  # first: its messages name the fix for pods
+        config_rules.check(config)
     check_output_path(output)
     check_image(image)
     try:
@@ -130,7 +136,7 @@ def check_pipeline_root(root: Optional[str]) -> None:
             "a Kubeflow compile needs --pipeline-root URI on storage the pods can reach, "
             "e.g. gs://BUCKET/pipelines or s3://BUCKET/pipelines"
         )
-    if not _is_remote_uri(root):
+    if not is_remote_uri(root):
         raise ConfigError(
             f"pipeline root '{root}' is a local path; Kubeflow pods cannot see this machine's files. "
             "Pass --pipeline-root with object storage, e.g. gs://BUCKET/pipelines, s3://BUCKET/pipelines"
@@ -152,7 +158,7 @@ def check_data_source(config: PipelineConfig) -> None:
             "downloads the archive inside the pod, and --set data.tfds_data_dir=gs://BUCKET/tensorflow_datasets "
             "to prepare it once and reuse it"
         )
-    if data.tfds_data_dir and not _is_remote_uri(data.tfds_data_dir):
+    if data.tfds_data_dir and not is_remote_uri(data.tfds_data_dir):
         raise ConfigError(
             f"data.tfds_data_dir='{data.tfds_data_dir}' is a local path; use object storage the pods can reach, "
             "e.g. --set data.tfds_data_dir=gs://BUCKET/tensorflow_datasets, or none"
@@ -160,7 +166,7 @@ def check_data_source(config: PipelineConfig) -> None:
 
 
 def check_base_weights(weights: str) -> None:
-    if weights == "imagenet" or weights.lower() in ("none", "") or _is_remote_uri(weights):
+    if weights == "imagenet" or weights.lower() in ("none", "") or is_remote_uri(weights):
         return
     raise ConfigError(
         f"trainer.weights='{weights}' is a local file that Kubeflow pods cannot see; upload it and use "
@@ -170,7 +176,7 @@ def check_base_weights(weights: str) -> None:
 
 def kubeflow_serving_dir(config: PipelineConfig) -> str:
     """serving_dir if it is a URI; for the local default, <pipeline root>/serving_model."""
-    if _is_remote_uri(config.serving_dir):
+    if is_remote_uri(config.serving_dir):
         return config.serving_dir
     local_default = PipelineConfig.__dataclass_fields__["serving_dir"].default
     if config.serving_dir != local_default:
@@ -257,5 +263,5 @@ def _write_atomically(path: str, text: str) -> None:
         raise
 
 
-def _is_remote_uri(location: str) -> bool:
+def is_remote_uri(location: str) -> bool:
     return bool(URI_PATTERN.fullmatch(location)) and not location.lower().startswith("file://")

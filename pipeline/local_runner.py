@@ -6,7 +6,7 @@ from typing import Optional
 
 from tfx import v1 as tfx
 
-from pipeline import preflight, report
+from pipeline import preflight, report, run_lock
 from pipeline.config import DEFAULT_IMAGE, IN_PROCESS_BEAM_RUNNER, PipelineConfig
 from pipeline.pipeline import create_pipeline
 from pipeline.progress import ComponentProgress
@@ -53,8 +53,18 @@ def prepare_inputs(config: PipelineConfig) -> None:
 
 
 def run(config: PipelineConfig, extra_beam_args: Optional[list[str]] = None) -> report.RunReport:
+    """Runs the pipeline under the pipeline root's lock; raises Interrupted on Ctrl-C,
+    PipelineFailed when a component fails, ConfigError (run_lock.RootInUse included) on bad input."""
     preflight.run_all(config)
-    prepare_inputs(config)
+    with run_lock.hold(config.resolved_pipeline_root):
+        try:
+            prepare_inputs(config)
+        except KeyboardInterrupt:
+            raise Interrupted("preparing the inputs") from None
+        return _run_components(config, extra_beam_args)
+
+
+def _run_components(config: PipelineConfig, extra_beam_args: Optional[list[str]]) -> report.RunReport:
     metadata_dir = os.path.dirname(config.metadata_path)
     os.makedirs(metadata_dir, exist_ok=True)
     pipeline = create_pipeline(
@@ -69,6 +79,8 @@ def run(config: PipelineConfig, extra_beam_args: Optional[list[str]] = None) -> 
     with ComponentProgress() as progress:
         try:
             tfx.orchestration.LocalDagRunner().run(pipeline)
+        except KeyboardInterrupt:
+            raise Interrupted(progress.current or "starting the pipeline") from None
         except Exception as error:
             raise PipelineFailed(progress.current or "the pipeline", error) from error
     summary = report.build_report(config.metadata_path, config.pipeline_name, config.profile,
@@ -81,3 +93,11 @@ class PipelineFailed(RuntimeError):
     def __init__(self, component: str, error: BaseException):
         super().__init__(f"{component} failed: {type(error).__name__}: {error}")
         self.component = component
+
+
+class Interrupted(RuntimeError):
+    """Ctrl-C (SIGINT) stopped the run; `stage` is the component (or step) it stopped."""
+
+    def __init__(self, stage: str):
+        super().__init__(f"interrupted during {stage}")
+        self.stage = stage

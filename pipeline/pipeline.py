@@ -16,6 +16,8 @@ from components.trainer import RUN_FN, Trainer
 from components.transform import PREPROCESSING_FN, Transform
 from pipeline.config import PipelineConfig
 
+TRAINER_CHECKPOINTS = "trainer-checkpoints"
+
 
 def create_pipeline(
     config: PipelineConfig,
@@ -59,6 +61,8 @@ def create_pipeline(
         phase2_epochs=tunable("phase2_epochs", int, config.trainer.phase2_epochs),
         phase1_learning_rate=tunable("phase1_learning_rate", float, config.trainer.phase1_learning_rate),
         phase2_learning_rate=tunable("phase2_learning_rate", float, config.trainer.phase2_learning_rate),
+        # A rerun after a crash, or a Kubeflow retry, resumes from the last finished epoch.
+        checkpoint_root=f"{config.resolved_pipeline_root}/{TRAINER_CHECKPOINTS}",
     )
 
     evaluator = Evaluator(

@@ -3,8 +3,8 @@
 import os
 import tempfile
 
-from pipeline import report
-from pipeline.config import BEAM_RUNNING_MODES, ConfigError, PipelineConfig
+from pipeline import config_rules, report
+from pipeline.config import ConfigError, PipelineConfig
 
 
 def check_writable_dir(path: str, what: str, flag: str) -> None:
@@ -29,32 +29,8 @@ def check_metadata_belongs_to(config: PipelineConfig) -> None:
         )
 
 
-def check_data_source(config: PipelineConfig) -> None:
-    data = config.data
-    if data.source not in ("tfds", "folder"):
-        raise ConfigError(f"data.source '{data.source}' is unknown: use tfds or folder")
-    if data.source == "folder" and not data.folder:
-        raise ConfigError("data.source=folder needs data.folder=PATH (a folder with two class sub-folders)")
-    if data.source == "tfds" and data.archive and not config.sample.enabled and not os.path.isfile(data.archive):
-        raise ConfigError(
-            f"archive '{data.archive}' does not exist; pass the path of kagglecatsanddogs_5340.zip with "
-            "--archive, or --set data.archive=none to download it"
-        )
-
-
-def check_beam_settings(config: PipelineConfig) -> None:
-    if config.beam_running_mode not in BEAM_RUNNING_MODES:
-        raise ConfigError(
-            f"beam_running_mode '{config.beam_running_mode}' is unknown: "
-            f"use --set beam_running_mode={' or '.join(BEAM_RUNNING_MODES)}"
-        )
-    if config.beam_workers < 0:
-        raise ConfigError(f"beam_workers {config.beam_workers} is negative: use 0 (one per CPU core) or a count")
-
-
 def run_all(config: PipelineConfig) -> None:
-    check_beam_settings(config)
-    check_data_source(config)
+    config_rules.check(config)
     check_writable_dir(config.resolved_pipeline_root, "pipeline root", "--pipeline-root")
     check_writable_dir(config.model_serving_dir, "serving folder", "--serving-dir")
     check_metadata_belongs_to(config)

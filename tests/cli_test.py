@@ -26,7 +26,7 @@ def assert_usage_error(result, message):
     (["--profile", "fast"], "unknown profile 'fast'"),
     (["--set", "trainer.phase9_epochs=1"], "unknown config key 'trainer.phase9_epochs'"),
     (["--set", "trainer.phase2_epochs=ten"], "--set trainer.phase2_epochs=ten: expected an integer"),
-    (["--profile", "full", "--archive", "/nowhere/kagglecatsanddogs_5340.zip"], "archive '/nowhere/kagglecatsanddogs_5340.zip' does not exist"),
+    (["--profile", "full", "--archive", "/nowhere/kagglecatsanddogs_5340.zip"], "data.archive=/nowhere/kagglecatsanddogs_5340.zip: must be none (TFDS downloads it) or the path of an existing"),
 ])
 def test_bad_configuration_is_a_usage_error(args, message, tmp_path):
     result = run_cli("run", "--pipeline-root", str(tmp_path / "root"), "--serving-dir", str(tmp_path / "serving"), *args)
@@ -63,3 +63,26 @@ def test_pipeline_root_of_another_pipeline_is_a_usage_error(tmp_path):
 def test_missing_subcommand_is_a_usage_error():
     result = run_cli()
     assert result.returncode == EXIT_USAGE
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("trainer.phase1_epochs=-1", "trainer.phase1_epochs=-1: must be an integer from 0 to 1000; "
+                                 "e.g. --set trainer.phase1_epochs=20"),
+    ("evaluator.accuracy_bar=1.5", "evaluator.accuracy_bar=1.5: must be a number from 0 to 1"),
+    ("trainer.batch_size=0", "trainer.batch_size=0: must be an integer from 1 to 4096; e.g. --set trainer.batch_size=32"),
+    ("trainer.image_size=0", "trainer.image_size=0: must be an integer from 32 to 1024 (keras.applications "
+                             "accepts no smaller input for base mobilenet_v3_small)"),
+])
+def test_a_setting_that_cannot_work_stops_the_run_before_anything_runs(setting, message, tmp_path):
+    result = run_cli("run", "--pipeline-root", str(tmp_path / "root"), "--serving-dir", str(tmp_path / "serving"),
+                     "--set", setting)
+    assert_usage_error(result, message)
+    assert not (tmp_path / "root").exists() and not (tmp_path / "serving").exists()
+
+
+def test_compile_kubeflow_checks_settings_by_the_same_rules(tmp_path):
+    compiled = run_cli("compile-kubeflow", "--profile", "demo", "--local", "--output", str(tmp_path / "p.yaml"),
+                       "--set", "trainer.batch_size=0", "--set", "evaluator.accuracy_bar=1.5")
+    assert_usage_error(compiled, "trainer.batch_size=0: must be an integer from 1 to 4096")
+    assert "evaluator.accuracy_bar=1.5: must be a number from 0 to 1" in compiled.stderr
+    assert not (tmp_path / "p.yaml").exists()

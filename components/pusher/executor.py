@@ -2,7 +2,8 @@
 
 TFX's Pusher copies file by file into `<base>/<version>/`, so TF Serving (which polls the
 base folder) can see a half-copied version. Here the copy goes to a hidden sibling folder on
-the same filesystem first and is then renamed into place.
+the same filesystem first and is then renamed into place; a copy that fails (a full disk)
+is removed, so neither a version nor a staging folder is left.
 """
 
 import os
@@ -36,8 +37,8 @@ class Executor(pusher_executor.Executor):
         if destination.WhichOneof("destination") != "filesystem":
             raise ValueError("this Pusher supports only a filesystem push_destination (PushDestination.filesystem)")
         base_directory = destination.filesystem.base_directory
-        version, serving_path = push_atomically(model_path, base_directory)
         io_utils.copy_dir(model_path, model_push.uri)
+        version, serving_path = push_atomically(model_path, base_directory)
         self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
         logging.info("Model version %s pushed to %s", version, serving_path)
 
@@ -57,6 +58,20 @@ def push_atomically(model_path: str, base_directory: str) -> tuple[str, str]:
     staging_path = os.path.join(base_directory, f".{version}.incomplete")
     if fileio.exists(staging_path):
         fileio.rmtree(staging_path)
-    io_utils.copy_dir(model_path, staging_path)
-    fileio.rename(staging_path, serving_path)
+    try:
+        io_utils.copy_dir(model_path, staging_path)
+        fileio.rename(staging_path, serving_path)
+    except BaseException as error:  # a full disk, a read error, Ctrl-C: leave nothing behind
+        if fileio.exists(staging_path):
+            fileio.rmtree(staging_path)
+        if isinstance(error, Exception):
+            raise PushFailed(
+                f"pushing the model to {base_directory} failed ({type(error).__name__}: {error}); "
+                "no version was added there. Free space or fix the folder, then run again."
+            ) from error
+        raise
     return str(version), serving_path
+
+
+class PushFailed(RuntimeError):
+    """The copy into the serving folder failed; what it had copied was removed."""

@@ -5,7 +5,7 @@ custom_config, so each tunable is an exec property here and the executor merges 
 custom_config before calling the run_fn. Locally they are plain values.
 """
 
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 from tfx import types
 from tfx.components.trainer import component as trainer_component
@@ -22,7 +22,8 @@ Tunable = Union[int, float, data_types.RuntimeParameter]
 
 class Trainer(trainer_component.Trainer):
     """TFX's Trainer whose run_fn's tunables (both phases' epochs and learning rates) can be
-    Kubeflow runtime parameters."""
+    Kubeflow runtime parameters, and which checkpoints every epoch under `checkpoint_root`
+    (none: no checkpoints) so that a rerun on the same inputs resumes."""
 
     SPEC_CLASS = spec.TrainerSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
@@ -40,6 +41,7 @@ class Trainer(trainer_component.Trainer):
         phase2_epochs: Tunable,
         phase1_learning_rate: Tunable,
         phase2_learning_rate: Tunable,
+        checkpoint_root: Optional[str] = None,
     ):
         # Trainer.__init__ builds a plain TrainerSpec; this spec class extends it, so start one level up.
         super(trainer_component.Trainer, self).__init__(
@@ -58,6 +60,7 @@ class Trainer(trainer_component.Trainer):
                 phase2_epochs=phase2_epochs,
                 phase1_learning_rate=phase1_learning_rate,
                 phase2_learning_rate=phase2_learning_rate,
+                checkpoint_root=checkpoint_root,
                 model=types.Channel(type=standard_artifacts.Model),
                 model_run=types.Channel(type=standard_artifacts.ModelRun),
             )

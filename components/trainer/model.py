@@ -28,15 +28,19 @@ class BaseSpec:
     constructor: Callable[..., keras.Model]
     # Rescaling(scale, offset) applied before the base; None when the base rescales itself.
     rescale: Optional[tuple[float, float]]
+    # The smallest width and height keras.applications accepts for this base.
+    min_image_size: int
+    # len(base.layers) without the top: the most layers trainer.fine_tune_top_layers can name.
+    layer_count: int
 
 
 # Xception expects [-1, 1] (the recipe's Rescaling layer); MobileNetV3 and EfficientNet
 # include their own preprocessing and expect [0, 255].
 BASES = {
-    "xception": BaseSpec(keras.applications.Xception, rescale=(1 / 127.5, -1.0)),
-    "mobilenet_v3_small": BaseSpec(keras.applications.MobileNetV3Small, rescale=None),
-    "mobilenet_v3_large": BaseSpec(keras.applications.MobileNetV3Large, rescale=None),
-    "efficientnet_b0": BaseSpec(keras.applications.EfficientNetB0, rescale=None),
+    "xception": BaseSpec(keras.applications.Xception, (1 / 127.5, -1.0), min_image_size=71, layer_count=132),
+    "mobilenet_v3_small": BaseSpec(keras.applications.MobileNetV3Small, None, min_image_size=32, layer_count=157),
+    "mobilenet_v3_large": BaseSpec(keras.applications.MobileNetV3Large, None, min_image_size=32, layer_count=187),
+    "efficientnet_b0": BaseSpec(keras.applications.EfficientNetB0, None, min_image_size=32, layer_count=237),
 }
 
 

@@ -17,6 +17,7 @@ import tensorflow_transform as tft
 
 from components import features
 from components.config import TrainerConfig
+from components.trainer import checkpoints as checkpoints_lib
 from components.trainer import export, history, tfrecords
 from components.trainer import model as model_lib
 from components.transform import preprocessing
@@ -30,6 +31,7 @@ def run_fn(fn_args) -> None:
     keras.utils.set_random_seed(config.seed)
     train = transformed_dataset(fn_args.train_files, config, training=True, repeat=fn_args.train_steps is not None)
     evaluation = transformed_dataset(fn_args.eval_files, config, training=False, repeat=fn_args.eval_steps is not None)
+    checkpoints = checkpoints_for(fn_args.custom_config)
     strategy = model_lib.distribution_strategy()
     with strategy.scope():
         model, base = model_lib.build_model(config)
@@ -44,9 +46,18 @@ def run_fn(fn_args) -> None:
             train_steps=fn_args.train_steps,
             eval_steps=fn_args.eval_steps,
             callbacks=[keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)],
+            checkpoints=checkpoints,
         )
     export.export_serving_model(model, tf_transform_output, config.image_size, fn_args.serving_model_dir)
     history.save(phases, fn_args.serving_model_dir)
+    if checkpoints:
+        checkpoints.remove()
+
+
+def checkpoints_for(custom_config: Optional[dict]) -> Optional[checkpoints_lib.TrainingCheckpoints]:
+    """The execution's checkpoint folder, which the Trainer's executor names in custom_config."""
+    directory = (custom_config or {}).get(checkpoints_lib.CHECKPOINT_DIR_KEY)
+    return checkpoints_lib.TrainingCheckpoints(directory) if directory else None
 
 
 def calibrate_random_base(base: keras.Model, config: TrainerConfig, train: tf.data.Dataset) -> None:
@@ -66,26 +77,51 @@ def train_two_phases(
     train_steps: Optional[int] = None,
     eval_steps: Optional[int] = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    checkpoints: Optional[checkpoints_lib.TrainingCheckpoints] = None,
 ) -> dict:
     """Phase 1 trains the head over a frozen base; phase 2 fine-tunes at a low rate,
-    continuing the epoch count. Returns the merged per-epoch history."""
+    continuing the epoch count. Returns the merged per-epoch history.
+
+    With `checkpoints`, every finished epoch is saved there, and epochs an earlier attempt
+    finished are not run again: training continues from the last one, in its phase, with the
+    weights and optimizer state it ended with.
+    """
+    progress = checkpoints.load() if checkpoints else None
+    if progress:
+        total = config.phase1_epochs + config.phase2_epochs
+        print(f"[trainer] resuming after epoch {progress.epochs_done}/{total} (phase {progress.phase}) "
+              f"from the checkpoint in {checkpoints.directory}", flush=True)
+        progress.resumed_at_epoch.append(progress.epochs_done + 1)
+    progress = progress or checkpoints_lib.Progress()
     fit_args = dict(
         x=train,
         validation_data=evaluation,
         steps_per_epoch=train_steps,
         validation_steps=eval_steps,
-        callbacks=list(callbacks),
         verbose=2,
         shuffle=False,  # the training dataset shuffles itself (transformed_dataset)
     )
-    model_lib.set_phase(base, 1)
-    model_lib.compile_for_phase(model, config.phase1_learning_rate)
-    phase1 = model.fit(epochs=config.phase1_epochs, **fit_args).history
-    model_lib.set_phase(base, 2, config.fine_tune_top_layers)
-    model_lib.compile_for_phase(model, config.phase2_learning_rate)
-    total_epochs = config.phase1_epochs + config.phase2_epochs
-    phase2 = model.fit(initial_epoch=config.phase1_epochs, epochs=total_epochs, **fit_args).history
-    return history.merge_phases(phase1, phase2)
+    for phase, learning_rate, first_epoch, end_epoch in phase_plan(config):
+        model_lib.set_phase(base, phase, config.fine_tune_top_layers)
+        model_lib.compile_for_phase(model, learning_rate)
+        if progress.checkpoint and progress.phase == phase:
+            checkpoints.restore(model, progress)
+        if progress.epochs_done >= end_epoch:
+            continue
+        recorder = checkpoints_lib.SaveEveryEpoch(progress, phase, checkpoints)
+        model.fit(initial_epoch=progress.epochs_done, epochs=end_epoch, callbacks=[*callbacks, recorder], **fit_args)
+    merged = history.merge_phases(progress.phase_logs(1), progress.phase_logs(2))
+    merged["resumed_at_epoch"] = list(progress.resumed_at_epoch)
+    return merged
+
+
+def phase_plan(config: TrainerConfig) -> list[tuple[int, float, int, int]]:
+    """(phase, learning rate, first epoch, end epoch) of each phase, epochs counted from 0."""
+    total = config.phase1_epochs + config.phase2_epochs
+    return [
+        (1, config.phase1_learning_rate, 0, config.phase1_epochs),
+        (2, config.phase2_learning_rate, config.phase1_epochs, total),
+    ]
 
 
 def transformed_dataset(

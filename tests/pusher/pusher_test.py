@@ -1,12 +1,16 @@
 """The Pusher only pushes blessed models, and a version folder appears all at once."""
 
 import os
+import shutil
+
+import pytest
 
 from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.pusher import executor as pusher_executor
+from small_disk import mounted_tmpfs
 
 
 def make_model(tmp_path):
@@ -90,3 +94,52 @@ def test_copy_goes_to_a_hidden_staging_folder_then_is_renamed(tmp_path, monkeypa
     assert os.path.basename(staging).startswith(".") and os.path.dirname(staging) == base
     assert visible_while_copying == []  # no version folder existed during the copy
     assert os.listdir(base) == [version] and path == os.path.join(base, version)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    with mounted_tmpfs(tmp_path / "small-disk", "256k") as mount_point:
+        yield mount_point
+
+
+def test_a_full_serving_disk_leaves_no_version_and_says_what_failed(tmp_path, small_disk):
+    model = make_model(tmp_path)
+    with open(os.path.join(model.uri, "Format-Serving", "variables", "variables.data-00000-of-00001"), "wb") as f:
+        f.write(os.urandom(1 << 20))  # 1 MiB: more than the disk holds
+    base = str(small_disk / "cats")
+
+    with pytest.raises(pusher_executor.PushFailed) as failed:
+        pusher_executor.push_atomically(os.path.join(model.uri, "Format-Serving"), base)
+
+    assert f"pushing the model to {base} failed" in str(failed.value)
+    assert "no version was added there" in str(failed.value)
+    assert os.listdir(base) == []  # neither a version nor the staging folder
+    assert shutil.disk_usage(small_disk).used < 64 << 10  # what was copied is gone
+
+
+def test_a_copy_failing_half_way_leaves_nothing_behind(tmp_path, monkeypatch):
+    real_copy = pusher_executor.io_utils.copy_dir
+
+    def copy_then_fail(src, dst, *args, **kwargs):
+        real_copy(src, dst, *args, **kwargs)
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(pusher_executor.io_utils, "copy_dir", copy_then_fail)
+    model = make_model(tmp_path)
+    base = str(tmp_path / "serving" / "cats")
+    with pytest.raises(pusher_executor.PushFailed, match="Input/output error"):
+        pusher_executor.push_atomically(os.path.join(model.uri, "Format-Serving"), base)
+    assert os.listdir(base) == []
+
+
+def test_ctrl_c_during_the_copy_leaves_nothing_behind(tmp_path, monkeypatch):
+    def interrupted_copy(src, dst, *args, **kwargs):
+        os.makedirs(os.path.join(dst, "variables"))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pusher_executor.io_utils, "copy_dir", interrupted_copy)
+    model = make_model(tmp_path)
+    base = str(tmp_path / "serving" / "cats")
+    with pytest.raises(KeyboardInterrupt):
+        pusher_executor.push_atomically(os.path.join(model.uri, "Format-Serving"), base)
+    assert os.listdir(base) == []

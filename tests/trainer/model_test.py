@@ -179,3 +179,15 @@ def test_model_config_round_trips_through_json_with_the_base_in_inference_mode()
     assert isinstance(wrapper, model_lib.InferenceMode)
     assert [layer.name for layer in wrapper.layer.layers] == [layer.name for layer in base.layers]
     assert rebuilt.count_params() == model.count_params()
+
+
+@pytest.mark.parametrize("name", sorted(model_lib.BASES))
+def test_each_base_s_size_limit_and_layer_count_are_keras_applications_own(name):
+    """The settings' rules read these (trainer.image_size, trainer.fine_tune_top_layers)."""
+    spec = model_lib.BASES[name]
+    smallest = spec.constructor(include_top=False, weights=None,
+                                input_shape=(spec.min_image_size, spec.min_image_size, 3))
+    assert len(smallest.layers) == spec.layer_count
+    too_small = spec.min_image_size - 1
+    with pytest.raises(ValueError, match=f"at least {spec.min_image_size}"):
+        spec.constructor(include_top=False, weights=None, input_shape=(too_small, too_small, 3))

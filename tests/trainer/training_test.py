@@ -1,6 +1,7 @@
 """run_fn end to end on a handful of transformed examples, with a tiny config."""
 
 import json
+import os
 import warnings
 
 import numpy as np
@@ -11,7 +12,7 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 import sample_images
 from components import features
 from components.config import TrainerConfig
-from components.trainer import history, training
+from components.trainer import checkpoints, history, training
 from components.transform import standalone
 
 SIZE = 32
@@ -41,7 +42,7 @@ def trained(tmp_path_factory):
         transform_output=graph_dir,
         serving_model_dir=str(tmp / "serving_model"),
         model_run_dir=str(tmp / "model_run"),
-        custom_config=CONFIG.to_custom_config(),
+        custom_config={**CONFIG.to_custom_config(), checkpoints.CHECKPOINT_DIR_KEY: str(tmp / "checkpoints")},
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -67,10 +68,17 @@ def test_history_of_both_phases_is_saved_as_json_and_plot(trained):
         saved = json.load(f)
     assert saved["epoch"] == [1, 2]
     assert saved["phase"] == [1, 2]
+    assert saved["resumed_at_epoch"] == []
     for key in ("loss", "binary_accuracy", "val_loss", "val_binary_accuracy"):
         assert len(saved[key]) == 2 and all(np.isfinite(saved[key]))
     with open(f"{fn_args.serving_model_dir}/{history.HISTORY_PNG}", "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_finished_training_removes_its_checkpoints(trained):
+    fn_args, _, _ = trained
+    checkpoint_dir = fn_args.custom_config[checkpoints.CHECKPOINT_DIR_KEY]
+    assert os.path.isdir(os.path.dirname(checkpoint_dir)) and not os.path.exists(checkpoint_dir)
 
 
 def test_tensorboard_logs_go_to_the_model_run_dir(trained):
