@@ -47,6 +47,11 @@ class TrainerConfig:
     batch_size: int = 32
     phase1_epochs: int = 20
     phase1_learning_rate: float = 1e-3
+    # Phase 1 trains the head on the frozen base's features, computed once per image for each
+    # of `phase1_augmented_views` augmentation draws (epoch e on draw e mod K), instead of
+    # running the base every epoch (components/trainer/feature_cache.py).
+    phase1_feature_cache: bool = True
+    phase1_augmented_views: int = 4
     phase2_epochs: int = 10
     phase2_learning_rate: float = 1e-5
     # 0 unfreezes the whole base in phase 2; N > 0 only its top N layers.

@@ -22,6 +22,7 @@ from pipeline.kubeflow_runner import PIPELINE_NAME_PATTERN, is_remote_uri
 
 MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 MAX_EPOCHS = 1000
+MAX_AUGMENTED_VIEWS = 100
 MAX_BATCH_SIZE = 4096
 MAX_IMAGE_SIZE = 1024
 MAX_GPUS = 16
@@ -264,6 +265,9 @@ RULES: tuple[Rule, ...] = (
     Rule("trainer.batch_size", int_between(1, MAX_BATCH_SIZE), f"an integer from 1 to {MAX_BATCH_SIZE}", "32"),
     Rule("trainer.phase1_epochs", int_between(0, MAX_EPOCHS), EPOCHS, "20"),
     Rule("trainer.phase1_learning_rate", number_in(0, 1, low_open=True), LEARNING_RATE, "1e-3"),
+    Rule("trainer.phase1_feature_cache", is_bool, "true or false", "true"),
+    Rule("trainer.phase1_augmented_views", int_between(1, MAX_AUGMENTED_VIEWS),
+         f"an integer from 1 to {MAX_AUGMENTED_VIEWS} (augmentation draws of each training image)", "4"),
     Rule("trainer.phase2_epochs", int_between(0, MAX_EPOCHS), EPOCHS, "10"),
     Rule("trainer.phase2_learning_rate", number_in(0, 1, low_open=True), LEARNING_RATE, "1e-5"),
     Rule("trainer.fine_tune_top_layers", _fine_tune_layers_fit_base, _fine_tune_layers_allowed, "0"),

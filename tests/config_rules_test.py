@@ -38,6 +38,7 @@ BAD_SETTINGS = [
     ("trainer.batch_size=0", "an integer from 1 to 4096"),
     ("trainer.phase1_epochs=-1", "an integer from 0 to 1000"),
     ("trainer.phase2_epochs=100000", "an integer from 0 to 1000"),
+    ("trainer.phase1_augmented_views=0", "an integer from 1 to 100"),
     ("trainer.phase1_learning_rate=0", "a number above 0 and at most 1"),
     ("trainer.phase2_learning_rate=-0.001", "a number above 0 and at most 1"),
     ("trainer.phase2_learning_rate=nan", "a number above 0 and at most 1"),

@@ -69,10 +69,11 @@ class TrainingCheckpoints:
         with tf.io.gfile.GFile(self._state_path) as f:
             return Progress(**json.load(f))
 
-    def save(self, model: keras.Model, progress: Progress) -> None:
-        """The model and its optimizer, then the state naming them (renamed into place, so a
-        reader sees the old state or the new one, never half of one)."""
-        checkpoint = _checkpoint(model)
+    def save(self, model: keras.Model, progress: Progress, optimizer: Optional[keras.optimizers.Optimizer] = None
+             ) -> None:
+        """The model and the optimizer (the model's own unless given), then the state naming
+        them (renamed into place, so a reader sees the old state or the new one, never half of one)."""
+        checkpoint = _checkpoint(model, optimizer or model.optimizer)
         manager = tf.train.CheckpointManager(checkpoint, self.directory, max_to_keep=CHECKPOINTS_KEPT)
         progress.checkpoint = manager.save(checkpoint_number=progress.epochs_done)
         partial = self._state_path + ".partial"
@@ -80,11 +81,14 @@ class TrainingCheckpoints:
             json.dump(dataclasses.asdict(progress), f)
         tf.io.gfile.rename(partial, self._state_path, overwrite=True)
 
-    def restore(self, model: keras.Model, progress: Progress) -> None:
+    def restore(self, model: keras.Model, progress: Progress, trained: Optional[keras.Model] = None) -> None:
         """Weights and optimizer state of the last finished epoch, into the model compiled for
-        that epoch's phase (the optimizer is built first, so its slots exist to restore into)."""
-        model.optimizer.build(model.trainable_variables)
-        status = _checkpoint(model).read(progress.checkpoint)
+        that epoch's phase, or into `model` and the optimizer of `trained`, the model being fit
+        when it is another one (the head on cached features, whose layers are the model's).
+        The optimizer is built first, so its slots exist to restore into."""
+        trained = trained or model
+        trained.optimizer.build(trained.trainable_variables)
+        status = _checkpoint(model, trained.optimizer).read(progress.checkpoint)
         # Every variable of the model and optimizer found a value; the manager's own save
         # counter is not restored (expect_partial says so, instead of a warning at exit).
         status.assert_existing_objects_matched().expect_partial()
@@ -94,24 +98,27 @@ class TrainingCheckpoints:
             tf.io.gfile.rmtree(self.directory)
 
 
-def _checkpoint(model: keras.Model) -> tf.train.Checkpoint:
+def _checkpoint(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> tf.train.Checkpoint:
     """The model, its optimizer and the states of its random generators (augmentation and
     dropout draws), which the model's own tracking leaves out: a resumed epoch draws what the
     uninterrupted one would have."""
     random_states = [v for v in model.variables if v.path.endswith("seed_generator_state")]
-    return tf.train.Checkpoint(model=model, optimizer=model.optimizer, random_states=random_states)
+    return tf.train.Checkpoint(model=model, optimizer=optimizer, random_states=random_states)
 
 
 class SaveEveryEpoch(keras.callbacks.Callback):
-    """Records each finished epoch of `phase` in `progress`, and saves a checkpoint of it."""
+    """Records each finished epoch of `phase` in `progress`, and saves a checkpoint of it: of
+    `saved_model` when the model being fit is another one (the head on cached features)."""
 
-    def __init__(self, progress: Progress, phase: int, checkpoints: Optional[TrainingCheckpoints]):
+    def __init__(self, progress: Progress, phase: int, checkpoints: Optional[TrainingCheckpoints],
+                 saved_model: Optional[keras.Model] = None):
         super().__init__()
         self._progress = progress
         self._phase = phase
         self._checkpoints = checkpoints
+        self._saved_model = saved_model
 
     def on_epoch_end(self, epoch: int, logs: Optional[dict[str, Any]] = None) -> None:
         self._progress.add_epoch(self._phase, logs or {})
         if self._checkpoints is not None:
-            self._checkpoints.save(self.model, self._progress)
+            self._checkpoints.save(self._saved_model or self.model, self._progress, optimizer=self.model.optimizer)

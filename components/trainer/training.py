@@ -7,6 +7,8 @@ phases); None runs each epoch over the whole split.
 from __future__ import annotations
 
 import dataclasses
+import os
+import tempfile
 from typing import Optional, Sequence
 
 import absl.logging
@@ -18,7 +20,7 @@ import tensorflow_transform as tft
 from components import features
 from components.config import TrainerConfig
 from components.trainer import checkpoints as checkpoints_lib
-from components.trainer import export, history, tfrecords
+from components.trainer import export, feature_cache, history, tfrecords
 from components.trainer import model as model_lib
 from components.transform import preprocessing
 
@@ -47,11 +49,20 @@ def run_fn(fn_args) -> None:
             eval_steps=fn_args.eval_steps,
             callbacks=[keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)],
             checkpoints=checkpoints,
+            spill_dir=local_spill_dir(fn_args.model_run_dir),
         )
     export.export_serving_model(model, tf_transform_output, config.image_size, fn_args.serving_model_dir)
     history.save(phases, fn_args.serving_model_dir)
     if checkpoints:
         checkpoints.remove()
+
+
+def local_spill_dir(model_run_dir: str) -> str:
+    """Phase 1's features that do not fit in memory are memory-mapped, which needs a local
+    file: under the run's output when it is local, in the temp folder otherwise (gs://)."""
+    if "://" in model_run_dir:
+        return os.path.join(tempfile.gettempdir(), "phase1-features")
+    return os.path.join(model_run_dir, "phase1-features")
 
 
 def checkpoints_for(custom_config: Optional[dict]) -> Optional[checkpoints_lib.TrainingCheckpoints]:
@@ -78,9 +89,11 @@ def train_two_phases(
     eval_steps: Optional[int] = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     checkpoints: Optional[checkpoints_lib.TrainingCheckpoints] = None,
+    spill_dir: Optional[str] = None,
 ) -> dict:
-    """Phase 1 trains the head over a frozen base; phase 2 fine-tunes at a low rate,
-    continuing the epoch count. Returns the merged per-epoch history.
+    """Phase 1 trains the head over a frozen base (on cached base features unless
+    `config.phase1_feature_cache` is off; `spill_dir` takes features that do not fit in memory);
+    phase 2 fine-tunes at a low rate, continuing the epoch count. Returns the merged per-epoch history.
 
     With `checkpoints`, every finished epoch is saved there, and epochs an earlier attempt
     finished are not run again: training continues from the last one, in its phase, with the
@@ -103,6 +116,10 @@ def train_two_phases(
     )
     for phase, learning_rate, first_epoch, end_epoch in phase_plan(config):
         model_lib.set_phase(base, phase, config.fine_tune_top_layers)
+        if phase == 1 and config.phase1_feature_cache:
+            cached_inputs = dict(train=train, evaluation=evaluation, train_steps=train_steps, eval_steps=eval_steps)
+            train_head_on_cached_features(model, config, cached_inputs, callbacks, checkpoints, progress, spill_dir)
+            continue
         model_lib.compile_for_phase(model, learning_rate)
         if progress.checkpoint and progress.phase == phase:
             checkpoints.restore(model, progress)
@@ -113,6 +130,39 @@ def train_two_phases(
     merged = history.merge_phases(progress.phase_logs(1), progress.phase_logs(2))
     merged["resumed_at_epoch"] = list(progress.resumed_at_epoch)
     return merged
+
+
+def train_head_on_cached_features(
+    model: keras.Model,
+    config: TrainerConfig,
+    inputs: dict,
+    callbacks: Sequence[keras.callbacks.Callback],
+    checkpoints: Optional[checkpoints_lib.TrainingCheckpoints],
+    progress: checkpoints_lib.Progress,
+    spill_dir: Optional[str],
+) -> None:
+    """Phase 1 on the frozen base's features (see feature_cache): the model's own head layers,
+    the recipe's optimizer, loss, metrics and batch size, `phase1_epochs` epochs."""
+    head = feature_cache.head_model(model, feature_cache.pooled_size(model))
+    model_lib.compile_for_phase(head, config.phase1_learning_rate)
+    resume = progress.checkpoint is not None and progress.phase == 1
+    if progress.epochs_done >= config.phase1_epochs:
+        if resume:  # phase 1 finished before the interruption: its weights, no features needed
+            checkpoints.restore(model, progress, trained=head)
+        return
+    # Features first, from the fresh model's random generators (the draws the first attempt
+    # made); then the checkpoint's weights, optimizer and generator states.
+    cached = feature_cache.compute(model, inputs["train"], inputs["evaluation"], config.phase1_augmented_views,
+                                   inputs["train_steps"], inputs["eval_steps"], spill_dir)
+    if resume:
+        checkpoints.restore(model, progress, trained=head)
+    data, steps = feature_cache.epoch_datasets(cached, config.batch_size, progress.epochs_done,
+                                               config.phase1_epochs, config.seed)
+    recorder = checkpoints_lib.SaveEveryEpoch(progress, 1, checkpoints, saved_model=model)
+    head.fit(data, validation_data=feature_cache.eval_dataset(cached, config.batch_size), steps_per_epoch=steps,
+             initial_epoch=progress.epochs_done, epochs=config.phase1_epochs, callbacks=[*callbacks, recorder],
+             verbose=2)
+    feature_cache.remove_spilled(cached)
 
 
 def phase_plan(config: TrainerConfig) -> list[tuple[int, float, int, int]]:

@@ -1,5 +1,6 @@
 """Per-epoch checkpoints: a training interrupted in either phase resumes where it stopped."""
 
+import dataclasses
 import json
 import os
 
@@ -18,6 +19,7 @@ from components.transform import standalone
 SIZE = 32
 CONFIG = TrainerConfig(base="mobilenet_v3_small", weights="none", image_size=SIZE, batch_size=2,
                        phase1_epochs=2, phase2_epochs=2, phase2_learning_rate=1e-4)
+DIRECT = dataclasses.replace(CONFIG, phase1_feature_cache=False)  # phase 1 through the base every epoch
 
 
 class Crash(Exception):
@@ -44,15 +46,15 @@ def examples(tmp_path_factory):
     return pattern
 
 
-def train(pattern, directory, crash_at=None):
+def train(pattern, directory, crash_at=None, config=CONFIG):
     """One attempt in a fresh model, as a new Trainer process would make it."""
-    keras.utils.set_random_seed(CONFIG.seed)
+    keras.utils.set_random_seed(config.seed)
     # In file order, so that an uninterrupted and a resumed training see the same batches.
-    data = training.transformed_dataset([pattern], CONFIG, training=False)
-    model, base = model_lib.build_model(CONFIG)
+    data = training.transformed_dataset([pattern], config, training=False)
+    model, base = model_lib.build_model(config)
     model_lib.calibrate_batch_norm(base, next(iter(data))[0])
     callbacks = [CrashAtEpoch(crash_at)] if crash_at is not None else []
-    history = training.train_two_phases(model, base, CONFIG, data, data, callbacks=callbacks,
+    history = training.train_two_phases(model, base, config, data, data, callbacks=callbacks,
                                         checkpoints=checkpoints.TrainingCheckpoints(str(directory)))
     return model, history
 
@@ -63,16 +65,23 @@ def uninterrupted(examples, tmp_path_factory):
     return (*train(examples, directory), directory)
 
 
-@pytest.mark.parametrize("crash_at, phase", [(1, 1), (3, 2)])
+@pytest.fixture(scope="module")
+def uninterrupted_direct(examples, tmp_path_factory):
+    return (*train(examples, tmp_path_factory.mktemp("direct"), config=DIRECT), None)
+
+
+@pytest.mark.parametrize("crash_at, phase, config", [(1, 1, CONFIG), (3, 2, CONFIG), (1, 1, DIRECT)],
+                         ids=["phase1-cached-features", "phase2", "phase1-direct"])
 def test_a_training_killed_in_either_phase_resumes_and_ends_as_if_uninterrupted(
-        examples, uninterrupted, tmp_path, crash_at, phase):
+        examples, request, tmp_path, crash_at, phase, config):
     with pytest.raises(Crash):
-        train(examples, tmp_path, crash_at=crash_at)
+        train(examples, tmp_path, crash_at=crash_at, config=config)
     _check_what_the_killed_attempt_left(tmp_path, crash_at, phase)
 
-    resumed_model, resumed = train(examples, tmp_path)
+    resumed_model, resumed = train(examples, tmp_path, config=config)
 
-    expected_model, expected, _ = uninterrupted
+    reference = "uninterrupted" if config.phase1_feature_cache else "uninterrupted_direct"
+    expected_model, expected, _ = request.getfixturevalue(reference)
     assert resumed["epoch"] == expected["epoch"] == [1, 2, 3, 4]
     assert resumed["phase"] == expected["phase"] == [1, 1, 2, 2]
     assert resumed["resumed_at_epoch"] == [crash_at + 1] and expected["resumed_at_epoch"] == []
