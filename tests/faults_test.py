@@ -32,6 +32,11 @@ PHASE1_EPOCHS = load_profile("demo").trainer.phase1_epochs
 PHASE2_EPOCHS = 3
 TOTAL_EPOCHS = PHASE1_EPOCHS + PHASE2_EPOCHS
 WAIT_S = 900
+# Every run trains the same way (the same settings: the same checkpoints). Phase 1 runs the
+# base every epoch here, as on the direct path: on cached features its epochs take a few
+# milliseconds each, too short to kill one from outside (tests/trainer/checkpoints_test.py
+# resumes the cached path in process).
+SETTINGS = ("--set", f"trainer.phase2_epochs={PHASE2_EPOCHS}", "--set", "trainer.phase1_feature_cache=false")
 
 
 class DemoRun:
@@ -44,8 +49,7 @@ class DemoRun:
         self.stderr_path = os.path.join(root, f"{name}.stderr")
         command = [sys.executable, "-m", "pipeline", "run", "--profile", "demo",
                    "--pipeline-root", pipeline_root(root), "--serving-dir", os.path.join(root, "serving"),
-                   "--set", f"trainer.phase2_epochs={PHASE2_EPOCHS}",
-                   "--summary-json", os.path.join(root, f"{name}.json")]
+                   *SETTINGS, "--summary-json", os.path.join(root, f"{name}.json")]
         with open(self.stdout_path, "w") as stdout, open(self.stderr_path, "w") as stderr:
             self.process = subprocess.Popen(command, stdout=stdout, stderr=stderr, start_new_session=True)
 
@@ -209,7 +213,7 @@ def test_a_full_serving_disk_fails_the_run_naming_the_push_and_leaves_no_version
         result = subprocess.run(
             [sys.executable, "-m", "pipeline", "run", "--profile", "demo",
              "--pipeline-root", pipeline_root(faults["root"]), "--serving-dir", str(disk),
-             "--set", f"trainer.phase2_epochs={PHASE2_EPOCHS}", "--set", "evaluator.max_accuracy_drop=1.0"],
+             *SETTINGS, "--set", "evaluator.max_accuracy_drop=1.0"],
             capture_output=True, text=True, timeout=WAIT_S)
         leftovers = [str(path.relative_to(disk)) for path in disk.rglob("*")]
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
