@@ -15,6 +15,7 @@ from pipeline import config as config_lib
 from pipeline import console
 from pipeline import kubeflow_runner
 from pipeline import predict
+from pipeline import run_page
 from pipeline import serving_check
 
 EXIT_PUSHED, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_BLESSED = 0, 1, 2, 3
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--archive", help="a local kagglecatsanddogs_5340.zip instead of downloading (full profile)")
     run.add_argument("--summary-json", help="also write the run summary as JSON to this file")
     predict.add_parser(commands)
+    run_page.add_parser(commands)
     add_compile_kubeflow_parser(commands)
     add_run_compiled_parser(commands)
     serving_check.add_parser(commands)
@@ -89,6 +91,7 @@ def command_run(args: argparse.Namespace) -> int:
     from pipeline import local_runner
 
     config = load_config(args)
+    changed = run_page.config_changes(config)  # before the run fills in paths of its own
     print(f"[pipeline] profile {config.profile}: {config.pipeline_name}, root {config.resolved_pipeline_root}",
           flush=True)
     try:
@@ -98,7 +101,19 @@ def command_run(args: argparse.Namespace) -> int:
     except local_runner.PipelineFailed as failure:
         print(f"[pipeline] FAILED: {failure}", file=sys.stderr)
         return EXIT_FAILED
+    summary.report = write_page(lambda: run_page.write_run_page(
+        config.resolved_pipeline_root, config.pipeline_name, summary=summary, profile=config.profile,
+        changed_config=changed))
     return finish(summary, args.summary_json)
+
+
+def write_page(write) -> Optional[str]:
+    """The run's page; a run whose page cannot be written keeps its outcome and says why."""
+    try:
+        return write()
+    except Exception as error:  # the run's outcome stands without its page
+        print(f"[pipeline] warning: no run page: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+        return None
 
 
 def report_interrupted(stage: str) -> int:
@@ -128,9 +143,11 @@ def command_run_compiled(args: argparse.Namespace) -> int:
 
     root = args.pipeline_root or os.path.join(config_lib.REPO_ROOT, "outputs", "kfp-local")
     try:
-        summary = compiled_runner.run_compiled(args.spec, args.params, root)
+        summary, task_outputs, parameters = compiled_runner.run_compiled(args.spec, args.params, root)
     except KeyboardInterrupt:
         return report_interrupted("the compiled pipeline's run")
+    summary.report = write_page(lambda: run_page.write_compiled_run_page(root, task_outputs, summary,
+                                                                         parameters=parameters))
     return finish(summary, args.summary_json)
 
 
@@ -146,6 +163,7 @@ COMMANDS = {
     "compile-kubeflow": command_compile_kubeflow,
     "run-compiled": command_run_compiled,
     "check-serving": serving_check.command_check_serving,
+    "report": run_page.command_report,
 }
 
 

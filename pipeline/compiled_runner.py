@@ -190,18 +190,23 @@ def _task_name(component_name: str) -> str:
     return component_name[len("comp-"):] if component_name.startswith("comp-") else component_name
 
 
-def run_compiled(spec_path: str, assignments: list[str], pipeline_root: str) -> report.RunReport:
-    """Runs the compiled spec with kfp.local under the root's lock; returns the same summary as a local run."""
+def run_compiled(spec_path: str, assignments: list[str], pipeline_root: str
+                 ) -> tuple[report.RunReport, dict[str, dict[str, Any]], dict[str, Any]]:
+    """Runs the compiled spec with kfp.local under the root's lock; returns the same summary
+    as a local run, each task's output artifacts ({task: {key: artifact}}) and the runtime
+    parameters' values."""
     from pipeline import config_rules
 
     spec = load_spec(spec_path)
     values = arguments(spec, assignments)
     config_rules.check_runtime_parameters(values, config_lib.load_profile("full"))
     with run_lock.hold(os.path.abspath(pipeline_root)):
-        return _run_with_kfp_local(spec, values, pipeline_root)
+        summary, records = _run_with_kfp_local(spec, values, pipeline_root)
+    return summary, {name: record.outputs for name, record in records.items()}, values
 
 
-def _run_with_kfp_local(spec, values: dict[str, Any], pipeline_root: str) -> report.RunReport:
+def _run_with_kfp_local(spec, values: dict[str, Any], pipeline_root: str
+                        ) -> tuple[report.RunReport, dict[str, "TaskRecord"]]:
     from kfp import local
     from kfp.local import pipeline_orchestrator
 
@@ -221,7 +226,7 @@ def _run_with_kfp_local(spec, values: dict[str, Any], pipeline_root: str) -> rep
         pipeline_orchestrator.run_local_pipeline(pipeline_spec=spec, arguments=values)
     summary = summarize(records, spec)
     summary.wall_seconds = round(time.monotonic() - started, 2)
-    return summary
+    return summary, records
 
 
 def summarize(records: dict[str, TaskRecord], spec) -> report.RunReport:

@@ -37,6 +37,8 @@ class RunReport:
     # The model the candidate was compared with: the version being served when the run began.
     baseline_model: Optional[str] = None
     wall_seconds: float = 0.0
+    # The run's HTML page (pipeline/run_page.py).
+    report: Optional[str] = None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -56,6 +58,8 @@ class RunReport:
         lines.append(f"Baseline: {self.baseline_model or 'none (no model served yet: the accuracy bar alone decides)'}")
         lines.append(f"Blessed: {'yes' if self.blessed else 'no'} ({self.blessing_reason})")
         lines.append(f"Pushed model: {self.pushed_model_dir or 'none'}")
+        if self.report:
+            lines.append(f"Run page: {self.report}")
         return "\n".join(lines)
 
 

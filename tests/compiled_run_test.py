@@ -57,6 +57,9 @@ def test_every_task_of_the_compiled_spec_finished_and_a_model_was_pushed(compile
     pushed = summary["pushed_model_dir"]
     assert os.path.dirname(pushed) == str(root / "serving" / "cats_vs_dogs") and os.path.basename(pushed).isdigit()
     assert os.path.isfile(os.path.join(pushed, "saved_model.pb"))
+    # The run's page, built from the tasks' artifacts (kfp.local keeps no ML Metadata).
+    assert summary["report"].startswith(str(root / "kfp" / "reports")) and os.path.isfile(summary["report"])
+    assert f"Run page: {summary['report']}" in result.stdout
 
 
 def test_runtime_parameters_reached_run_fn_and_the_evaluator(compiled_runs):

@@ -67,6 +67,8 @@ def test_first_run_is_blessed_and_pushes_one_version(runs):
     assert 0.0 <= summary["metrics"]["auc"] <= 1.0
     assert summary["pushed_model_dir"] == os.path.join(root, "serving", DEMO.model_name, serving_versions(root)[0])
     assert all(info["status"] == "complete" for info in summary["components"].values()), summary["components"]
+    assert summary["report"] == os.path.join(root, "pipeline", "reports", summary["run_id"].replace(":", "-"),
+                                             "report.html") and os.path.isfile(summary["report"])
     # Progress and summary on the console.
     assert "[pipeline] Trainer started" in result.stdout and "[pipeline] Trainer finished in" in result.stdout
     assert "Blessed: yes" in result.stdout

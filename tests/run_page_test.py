@@ -1,0 +1,433 @@
+"""The run page (pipeline/run_page.py): built from constructed data, and the page of a real
+demo run opened in headless Chromium (Debian's package, installed by `make setup`).
+
+The browser test runs one demo pipeline into outputs/run-page-test/ (git-ignored; replaced on
+every run) and keeps Chromium's screenshot next to the page, at
+outputs/run-page-test/pipeline/reports/<run id>/report.png, for a person to look at.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import dataclasses
+import html
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import types
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+from tensorflow.core.util import event_pb2
+from tensorflow_metadata.proto.v0 import statistics_pb2
+
+from components import features
+from pipeline import report, run_page, run_page_data, run_page_html
+from pipeline.cli import EXIT_NOT_BLESSED, EXIT_PUSHED
+from pipeline.config import REPO_ROOT, apply_overrides, load_profile
+
+DEMO = load_profile("demo")
+GOLDEN_JPEG = os.path.join(os.path.dirname(__file__), "golden", "tiny.jpg")
+SECTION_IDS = [key for key, _ in run_page_html.SECTIONS]
+CHROMIUM = shutil.which("chromium")
+PIPELINE_ORDER = ["TfdsExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
+                  "Evaluator", "Pusher"]
+DEMO_ROOT = os.path.join(REPO_ROOT, "outputs", "run-page-test")
+SCREENSHOT_WIDTH, MAX_SCREENSHOT_HEIGHT = 1200, 16000
+# Appended to a copy of the page for the browser check only: once everything has loaded, it
+# writes what Chromium rendered (images' natural sizes, sections' text, metric cells) into
+# the DOM that --dump-dom prints. The page itself has no script.
+PROBE = """<script>
+addEventListener("load", function () {
+  var all = function (selector) { return Array.prototype.slice.call(document.querySelectorAll(selector)); };
+  var result = {
+    images: all("img").map(function (i) {
+      return {alt: i.alt, complete: i.complete, width: i.naturalWidth, height: i.naturalHeight};
+    }),
+    sections: all("section").map(function (s) {
+      return {id: s.id, heading: s.querySelector("h2").innerText, text: s.innerText};
+    }),
+    metrics: all("td[data-metric]").map(function (td) {
+      return {name: td.dataset.metric, value: td.dataset.value, text: td.innerText};
+    }),
+    height: document.documentElement.scrollHeight
+  };
+  var out = document.createElement("pre");
+  out.id = "probe";
+  out.textContent = JSON.stringify(result);
+  document.body.appendChild(out);
+});
+</script>
+"""
+
+
+# Page building on constructed data
+
+
+def png(width=8, height=6, colour=(200, 30, 30)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(out, format="PNG")
+    return out.getvalue()
+
+
+def constructed_page(**changes) -> run_page_data.PageData:
+    history = {"epoch": [1, 2, 3], "phase": [1, 1, 2], "loss": [0.7, 0.5, 0.4], "val_loss": [0.6, 0.55, 0.5],
+               "binary_accuracy": [0.6, 0.7, 0.8], "val_binary_accuracy": [0.62, 0.66, 0.75]}
+    data = run_page_data.PageData(
+        pipeline_name="cats-vs-dogs-demo", run_id="2026-01-01T00:00:00.000001", profile="demo",
+        components=[run_page_data.Component("TfdsExampleGen", "cached", 0.1, 0.0),
+                    run_page_data.Component("Trainer", "ran", 12.5, 0.2),
+                    run_page_data.Component("Pusher", "ran", 0.1, 12.8)],
+        wall_seconds=13.0, changed_config={"trainer.phase1_epochs": 2},
+        split_sizes={"train": 10, "test": 4},
+        split_counts={"train": {"cat": 6, "dog": 4}, "test": {"cat": 2, "dog": 2}},
+        skipped_files="3 files skipped that are not decodable images.",
+        samples=[(png(), "cat"), (png(colour=(0, 0, 200)), "dog")],
+        history=history, epoch_seconds={1: 4.0, 2: 1.5, 3: 6.25},
+        metrics={"binary_accuracy": 0.75, "auc": 0.875, "example_count": 4.0},
+        metrics_by_label={"0": {"binary_accuracy": 0.5, "example_count": 2.0},
+                          "1": {"binary_accuracy": 1.0, "example_count": 2.0}},
+        baseline_metrics={"binary_accuracy": 0.5}, metric_changes={"binary_accuracy": 0.25},
+        accuracy_bar=0.7, max_accuracy_drop=0.0,
+        test_labels=[0, 0, 1, 1], test_probabilities=[0.2, 0.9, 0.8, 0.7], test_split_size=4,
+        errors=[run_page_data.WrongPrediction(run_page_data.thumbnail(open(GOLDEN_JPEG, "rb").read()),
+                                              "cat", "dog", 0.9, "PetImages/Cat/<1>.jpg")],
+        num_wrong=1, blessed=True, blessing_reason="passed the gate", baseline_model="/srv/models/cats_vs_dogs/1",
+        pushed_model_dir="/srv/models/cats_vs_dogs/2", model_serving_dir="/srv/models/cats_vs_dogs",
+    )
+    return dataclasses.replace(data, **changes)
+
+
+def images_of(page: str) -> list[Image.Image]:
+    sources = re.findall(r'<img src="([^"]*)"', page)
+    assert all(source.startswith(("data:image/png;base64,", "data:image/jpeg;base64,")) for source in sources)
+    return [Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1]))) for source in sources]
+
+
+def section_text(page: str, key: str) -> str:
+    match = re.search(rf'<section id="{key}">(.*?)</section>', page, re.S)
+    assert match, f"no section {key}"
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", match.group(1))).split())
+
+
+def test_page_has_every_section_in_order_and_no_script_or_outside_reference():
+    page = run_page_html.render(constructed_page())
+    assert re.findall(r'<section id="([^"]+)">', page) == SECTION_IDS
+    assert "<script" not in page and "<link" not in page and "url(" not in page
+    references = re.findall(r'(?:src|href)="([^"]*)"', page)
+    assert references and all(ref.startswith(("data:", "#")) for ref in references)
+
+
+def test_every_image_is_inline_and_decodes_to_a_picture():
+    images = images_of(run_page_html.render(constructed_page()))
+    # timeline, curves, ROC, two samples, one error
+    assert len(images) == 6
+    assert all(image.width > 0 and image.height > 0 for image in images)
+
+
+def test_metrics_are_shown_rounded_and_kept_exact():
+    metrics = {"binary_accuracy": 0.8444444444444444, "example_count": 90.0}
+    page = run_page_html.render(constructed_page(metrics=metrics))
+    assert '<td class="number" data-metric="binary_accuracy" data-value="0.8444444444444444">0.8444</td>' in page
+    assert 'data-metric="example_count" data-value="90.0">90</td>' in page
+    assert 'data-metric="binary_accuracy@cat" data-value="0.5">0.5000</td>' in page
+
+
+def test_sections_say_what_the_run_did():
+    page = run_page_html.render(constructed_page())
+    assert "trainer.phase1_epochs" in section_text(page, "run") and "cached" in section_text(page, "run")
+    assert "3 files skipped" in section_text(page, "data")
+    training = section_text(page, "training")
+    assert "phase 1 (frozen base, new head): 2 epochs, 2.8 s per epoch" in training
+    assert "phase 2 (fine-tuning): 1 epochs, 6.2 s per epoch" in training
+    evaluation = section_text(page, "evaluation")
+    assert "Accuracy bar 0.7: 0.7500 passes" in evaluation and "+0.2500" in evaluation
+    errors = section_text(page, "errors")
+    assert "1 of 4 test images" in errors and "PetImages/Cat/<1>.jpg" in errors  # escaped in the HTML
+    verdict = section_text(page, "verdict")
+    assert "Blessed" in verdict and "Pushed version 2" in verdict
+    assert "--model_base_path=/srv/models/cats_vs_dogs" in verdict and "MODEL_NAME=cats_vs_dogs" in verdict
+
+
+def test_confusion_matrix_comes_from_the_per_label_accuracy():
+    page = run_page_html.render(constructed_page(metrics_by_label={
+        "0": {"binary_accuracy": 0.75, "example_count": 40.0}, "1": {"binary_accuracy": 0.9, "example_count": 50.0}}))
+    table = re.search(r"<h3>Confusion matrix</h3>\s*<table>(.*?)</table>", page, re.S).group(1)
+    cells = [int(v) for v in re.findall(r'data-value="(\d+)"', table)]
+    assert cells == [30, 10, 5, 45]  # cat row: 30 right, 10 taken for dogs; dog row: 5 taken for cats, 45 right
+
+
+def test_a_run_without_training_or_evaluation_still_has_every_section():
+    data = constructed_page(history=None, epoch_seconds={}, metrics={}, metrics_by_label={}, baseline_metrics={},
+                            metric_changes={}, test_labels=[], test_probabilities=[], errors=[], num_wrong=0,
+                            samples=[], blessed=False, blessing_reason="the Evaluator did not run",
+                            pushed_model_dir=None, baseline_model=None, model_serving_dir=None)
+    page = run_page_html.render(data)
+    assert re.findall(r'<section id="([^"]+)">', page) == SECTION_IDS
+    assert "No training history" in page and "No evaluation" in page and "Not blessed" in page
+    assert len(images_of(page)) == 1  # the timeline
+
+
+def test_roc_curve_of_a_perfect_ranking_goes_through_the_top_left_corner():
+    fpr, tpr = run_page_html.roc_curve([0, 1, 0, 1], [0.1, 0.9, 0.2, 0.8])
+    assert list(zip(fpr, tpr)) == [(0, 0), (0, 0.5), (0, 1), (0.5, 1), (1, 1)]
+
+
+def write_events(path, events):
+    with tf.io.TFRecordWriter(path) as writer:
+        for event in events:
+            writer.write(event.SerializeToString())
+
+
+def summary_event(wall_time, tag, step=0):
+    return event_pb2.Event(wall_time=wall_time, step=step, summary={"value": [{"tag": tag}]})
+
+
+def test_epoch_seconds_come_from_the_tensorboard_logs_of_both_fits(tmp_path):
+    train = tmp_path / "train"
+    train.mkdir()
+    write_events(str(train / "events.out.tfevents.100.host.1.v2"), [
+        event_pb2.Event(wall_time=100.0, file_version="brain.Event:2"), summary_event(100.5, "keras"),
+        summary_event(104.5, "epoch_loss", 0), summary_event(104.5, "epoch_binary_accuracy", 0),
+        summary_event(106.0, "epoch_loss", 1)])
+    write_events(str(train / "events.out.tfevents.107.host.2.v2"), [
+        event_pb2.Event(wall_time=107.0, file_version="brain.Event:2"), summary_event(107.25, "keras"),
+        summary_event(117.25, "epoch_loss", 2)])
+    assert run_page_data.epoch_seconds(str(tmp_path)) == {1: 4.0, 2: 1.5, 3: 10.0}
+
+
+def test_label_counts_come_from_the_statistics_mean(tmp_path):
+    statistics = statistics_pb2.DatasetFeatureStatisticsList()
+    feature = statistics.datasets.add(num_examples=90).features.add()
+    feature.path.step.append(features.LABEL_KEY)
+    feature.num_stats.mean = 52 / 90
+    feature.num_stats.common_stats.num_non_missing = 90
+    (tmp_path / "Split-test").mkdir()
+    (tmp_path / "Split-test" / "FeatureStats.pb").write_bytes(statistics.SerializeToString())
+    assert run_page_data.label_counts(str(tmp_path), "test", ("cat", "dog")) == {"cat": 38, "dog": 52}
+    assert run_page_data.label_counts(str(tmp_path), "train", ("cat", "dog")) == {}
+
+
+def test_transformed_samples_are_the_first_training_images(tmp_path):
+    path = str(tmp_path / "transformed")
+    with tf.io.TFRecordWriter(path) as writer:
+        for label in (1, 0, 1):
+            pixels = np.full((4, 4, 3), 60 * label, np.uint8).tobytes()
+            writer.write(tf.train.Example(features=tf.train.Features(feature={
+                features.TRANSFORMED_IMAGE_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[pixels])),
+                features.TRANSFORMED_LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+            })).SerializeToString())
+    samples = run_page_data.transformed_samples([path], ("cat", "dog"), count=2)
+    assert [label for _, label in samples] == ["dog", "cat"]
+    assert Image.open(io.BytesIO(samples[0][0])).size == (4, 4)
+
+
+def test_changed_config_is_what_differs_from_the_profile():
+    recorded = {"trainer.seed": 7, "trainer.phase1_epochs": DEMO.trainer.phase1_epochs,
+                "trainer.phase1_learning_rate": DEMO.trainer.phase1_learning_rate * (1 + 1e-12),
+                "data.archive": os.path.join(os.path.dirname(DEMO.data.archive), ".",
+                                             os.path.basename(DEMO.data.archive)),
+                "evaluator.accuracy_bar": 0.6, "unknown.key": 1}
+    assert run_page_data.changed_from_profile(recorded, "demo") == {"trainer.seed": 7, "evaluator.accuracy_bar": 0.6}
+    assert run_page_data.changed_from_profile(recorded, "no-such-profile") == {}
+
+
+def test_config_changes_are_the_fields_a_run_changed_from_its_profile():
+    config = apply_overrides(load_profile("demo"), ["trainer.seed=7", "evaluator.accuracy_bar=0.6"])
+    config.pipeline_root = "/runs/demo"
+    assert run_page.config_changes(config) == {"trainer.seed": 7, "evaluator.accuracy_bar": 0.6,
+                                               "pipeline_root": "/runs/demo"}
+    assert run_page.config_changes(load_profile("full")) == {}
+
+
+def test_allowed_accuracy_drop_is_read_from_the_evaluators_eval_config():
+    from google.protobuf import json_format
+
+    from components.evaluator.eval_config import build_eval_config
+
+    eval_config = json_format.MessageToJson(build_eval_config(0.7, 0.05), preserving_proto_field_name=True)
+    assert run_page_data.max_accuracy_drop(eval_config) == 0.05
+    assert run_page_data.max_accuracy_drop(None) is None
+
+
+def test_page_is_written_whole_under_the_runs_folder(tmp_path):
+    path = run_page.page_path(str(tmp_path), "2026-12-03T14:16:03.181309")
+    assert path == str(tmp_path / "reports" / "2026-12-03T14-16-03.181309" / "report.html")
+    run_page.write_atomically(path, "first")
+    run_page.write_atomically(path, "second")
+    assert open(path).read() == "second" and os.listdir(os.path.dirname(path)) == ["report.html"]
+
+
+def report_args(*argv):
+    parser = argparse.ArgumentParser()
+    run_page.add_parser(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["report", *argv])
+
+
+def test_the_cli_can_import_the_report_command_before_tensorflow_loads():
+    """pipeline.cli imports it, and the console filters must be set before TensorFlow loads."""
+    check = "import sys, pipeline.run_page; sys.exit('tensorflow' in sys.modules or 'matplotlib' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", check], timeout=60).returncode == 0
+
+
+def test_report_on_a_root_without_runs_says_so_and_exits_2(tmp_path, capsys):
+    assert run_page.command_report(report_args("--pipeline-root", str(tmp_path))) == run_page.EXIT_USAGE
+    assert "no ML Metadata at" in capsys.readouterr().err
+
+
+# The page of a real demo run, in Chromium
+
+
+@pytest.fixture(scope="module")
+def demo_run():
+    """One demo run with an accuracy bar other than the profile's (a config change to show)."""
+    shutil.rmtree(DEMO_ROOT, ignore_errors=True)
+    os.makedirs(DEMO_ROOT)
+    summary_path = os.path.join(DEMO_ROOT, "summary.json")
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "run", "--profile", "demo",
+         "--pipeline-root", os.path.join(DEMO_ROOT, "pipeline"), "--serving-dir", os.path.join(DEMO_ROOT, "serving"),
+         "--summary-json", summary_path, "--set", "evaluator.accuracy_bar=0.6"],
+        capture_output=True, text=True, timeout=1200,
+    )
+    seconds = time.monotonic() - started
+    assert result.returncode in (EXIT_PUSHED, EXIT_NOT_BLESSED), result.stdout[-3000:] + result.stderr[-5000:]
+    with open(summary_path) as f:
+        return os.path.join(DEMO_ROOT, "pipeline"), json.load(f), seconds
+
+
+@pytest.fixture(scope="module")
+def demo_page(demo_run):
+    """The page the run wrote, named in its summary; rewritten here from the summary, as the
+    run writes it, so that the test checks this code whatever the run did."""
+    root, summary, _ = demo_run
+    known = {field.name for field in dataclasses.fields(report.RunReport)}
+    run_report = report.RunReport(**{key: value for key, value in summary.items() if key in known})
+    path = run_page.write_run_page(root, DEMO.pipeline_name, summary=run_report, profile="demo",
+                                   changed_config={"evaluator.accuracy_bar": 0.6})
+    return (path,)
+
+
+def chromium(profile_dir, *args) -> subprocess.CompletedProcess:
+    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
+               "--no-first-run", f"--user-data-dir={profile_dir}", "--host-resolver-rules=MAP * ~NOTFOUND", *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def rendered(page_path, tmp_path) -> dict:
+    """What Chromium made of the page: PROBE's findings from the dumped DOM."""
+    with open(page_path, encoding="utf-8") as f:
+        probed = f.read().replace("</body>", PROBE + "</body>")
+    probe_path = tmp_path / "probe.html"
+    probe_path.write_text(probed, encoding="utf-8")
+    dom = chromium(tmp_path / "profile", f"--window-size={SCREENSHOT_WIDTH},800", "--virtual-time-budget=20000",
+                   "--dump-dom", probe_path.as_uri()).stdout
+    found = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S)
+    assert found, "the probe did not run: " + dom[-2000:]
+    return json.loads(html.unescape(found.group(1)))
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make setup installs it)")
+def test_demo_runs_page_in_chromium_shows_every_section_every_image_and_the_summarys_figures(
+        demo_run, demo_page, tmp_path):
+    root, summary, _ = demo_run
+    page_path, *_ = demo_page
+    assert page_path == run_page.page_path(root, summary["run_id"])
+    assert summary["report"] == page_path  # the run itself wrote the page and named it in its summary
+    found = rendered(page_path, tmp_path)
+
+    assert [s["id"] for s in found["sections"]] == SECTION_IDS
+    assert [s["heading"] for s in found["sections"]] == [heading for _, heading in run_page_html.SECTIONS]
+    text = {s["id"]: s["text"] for s in found["sections"]}
+
+    # every image loaded: at least the timeline, the curves, the ROC curve and the samples
+    assert len(found["images"]) >= 3 + run_page_data.NUM_SAMPLES
+    assert [i for i in found["images"] if not (i["complete"] and i["width"] > 0 and i["height"] > 0)] == []
+
+    # the metrics are the summary's, to the last digit
+    shown = {m["name"]: m for m in found["metrics"]}
+    for name, value in summary["metrics"].items():
+        assert float(shown[name]["value"]) == value and shown[name]["text"] == run_page_html._fmt(value), name
+    for label, values in summary["metrics_by_label"].items():
+        cell = shown[f"binary_accuracy@{features.LABEL_NAMES[int(label)]}"]
+        assert float(cell["value"]) == values["binary_accuracy"]
+
+    assert summary["run_id"] in text["run"] and "evaluator.accuracy_bar" in text["run"]
+    rows = [line.split("\t") for line in text["run"].splitlines() if line.split("\t")[0] in PIPELINE_ORDER]
+    assert [row[0] for row in rows] == PIPELINE_ORDER
+    ran = {"complete": "ran"}
+    assert {row[0]: row[1] for row in rows} == {
+        name: ran.get(info["status"], info["status"]) for name, info in summary["components"].items()}
+    assert all(split in text["data"] for split in ("train", "eval", "test")) and "corrupt files skipped" in text["data"]
+    assert "phase 2 (fine-tuning)" in text["training"] and "s per epoch" in text["training"]
+    assert "Accuracy bar 0.6" in text["evaluation"] and "Confusion matrix" in text["evaluation"]
+    assert "test images" in text["errors"] and "misclassified" in text["errors"]
+    assert ("Blessed" if summary["blessed"] else "Not blessed") in text["verdict"]
+    assert summary["blessing_reason"] in text["verdict"] and "tensorflow_model_server" in text["verdict"]
+    if summary["pushed_model_dir"]:
+        assert summary["pushed_model_dir"] in text["verdict"]
+
+    # the screenshot, kept next to the page
+    screenshot = os.path.join(os.path.dirname(page_path), "report.png")
+    height = min(found["height"], MAX_SCREENSHOT_HEIGHT)
+    chromium(tmp_path / "profile", f"--window-size={SCREENSHOT_WIDTH},{height}", f"--screenshot={screenshot}",
+             "file://" + page_path)
+    with Image.open(screenshot) as image:
+        assert image.size == (SCREENSHOT_WIDTH, height)
+        assert np.asarray(image.convert("L")).std() > 10  # not a blank page
+
+
+@pytest.mark.e2e
+def test_report_command_rebuilds_the_page_from_metadata_alone(demo_run, demo_page, capsys):
+    """Without the run's summary: durations, metrics, verdict and the config change all come
+    from ML Metadata and the artifacts."""
+    root, summary, _ = demo_run
+    page_path, *_ = demo_page
+    assert run_page.command_report(report_args("--pipeline-root", root)) == run_page.EXIT_WRITTEN
+    assert capsys.readouterr().out.strip() == f"[pipeline] wrote {page_path}"
+    data = run_page_data.collect(root, DEMO.pipeline_name)
+    assert data.run_id == summary["run_id"] and data.profile == "demo"
+    assert data.changed_config == {"evaluator.accuracy_bar": 0.6}
+    assert data.metrics == summary["metrics"] and data.blessed == summary["blessed"]
+    assert data.blessing_reason == summary["blessing_reason"] and data.pushed_model_dir == summary["pushed_model_dir"]
+    assert [c.name for c in data.components] == PIPELINE_ORDER
+    assert run_page.command_report(report_args("--pipeline-root", root, "--run", "no-such-run")) == run_page.EXIT_USAGE
+
+
+@pytest.mark.e2e
+def test_a_compiled_runs_page_reads_the_same_from_its_task_outputs(demo_run, demo_page):
+    """kfp.local keeps no ML Metadata: the page of a run of the compiled spec is built from
+    the tasks' output artifacts (whose metadata carries numbers as floats) and says the same
+    as the local run's page about the data, the training, the evaluation, the errors and the
+    verdict."""
+    root, summary, _ = demo_run
+    local_page, *_ = demo_page
+    known = {field.name for field in dataclasses.fields(report.RunReport)}
+    run_report = report.RunReport(**{key: value for key, value in summary.items() if key in known})
+    task_outputs = {}
+    for (task, key), artifact in run_page_data.from_metadata(root, DEMO.pipeline_name).artifacts.items():
+        metadata = {k: float(v) if isinstance(v, int) else v for k, v in artifact.properties.items()}
+        task_outputs.setdefault(task, {})[key] = types.SimpleNamespace(uri=artifact.uri, metadata=metadata)
+    path = run_page.write_compiled_run_page(root, task_outputs, run_report, parameters={"accuracy_bar": 0.6},
+                                            run_id="compiled-check")
+    assert path == run_page.page_path(root, "compiled-check")
+    compiled, local = open(path, encoding="utf-8").read(), open(local_page, encoding="utf-8").read()
+    assert re.findall(r'<section id="([^"]+)">', compiled) == SECTION_IDS
+    for key in SECTION_IDS[1:]:
+        assert section_html(compiled, key) == section_html(local, key), key
+
+
+def section_html(page: str, key: str) -> str:
+    return re.search(rf'<section id="{key}">(.*?)</section>', page, re.S).group(1)
