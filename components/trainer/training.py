@@ -161,7 +161,7 @@ def train_head_on_cached_features(
     recorder = checkpoints_lib.SaveEveryEpoch(progress, 1, checkpoints, saved_model=model)
     head.fit(data, validation_data=feature_cache.eval_dataset(cached, config.batch_size), steps_per_epoch=steps,
              initial_epoch=progress.epochs_done, epochs=config.phase1_epochs, callbacks=[*callbacks, recorder],
-             verbose=2)
+             verbose=2, shuffle=False)  # each epoch's dataset is shuffled (epoch_datasets)
     feature_cache.remove_spilled(cached)
 
 

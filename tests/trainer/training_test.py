@@ -92,6 +92,7 @@ def test_tensorboard_logs_go_to_the_model_run_dir(trained):
 @pytest.mark.parametrize("noise", [
     "Your input ran out of data",  # Keras, when it finds an epoch's end by running dry
     "Model failed to serialize as JSON",  # Keras's TensorBoard callback, on a layer without get_config
+    "`shuffle=True` was passed, but will be ignored",  # fit() on a dataset that shuffles itself
 ])
 def test_run_fn_prints_no_keras_warning_a_user_cannot_act_on(trained, noise):
     _, _, caught = trained
