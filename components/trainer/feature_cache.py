@@ -128,6 +128,4 @@ def remove_spilled(cached: CachedFeatures) -> None:
     """Deletes the files of views that went to disk."""
     for view in cached.views:
         if isinstance(view, np.memmap):
-            path = view.filename
-            del view
-            os.remove(path)
+            os.remove(view.filename)  # the mapping stays valid until the array goes
