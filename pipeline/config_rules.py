@@ -195,8 +195,7 @@ def _split_parses(value: Any, _: PipelineConfig) -> bool:
     """TFDS's own split parser, against a nominal size (the real one is known only once prepared)."""
     if not isinstance(value, str) or not value.strip():
         return False
-    nominal = splits_lib.SourceSplit(splits_lib.NOMINAL_NUM_EXAMPLES, [splits_lib.NOMINAL_NUM_EXAMPLES])
-    splits_lib.resolve_ranges({"split": value}, {"train": nominal})
+    splits_lib.check_expressions({"split": value})
     return True
 
 
@@ -223,9 +222,8 @@ def _model_name(value: Any, _: PipelineConfig) -> bool:
 
 def _splits_disjoint(config: PipelineConfig) -> str | None:
     """The three split expressions, each valid alone, must not select the same examples."""
-    nominal = splits_lib.SourceSplit(splits_lib.NOMINAL_NUM_EXAMPLES, [splits_lib.NOMINAL_NUM_EXAMPLES])
     try:
-        splits_lib.resolve_ranges(config.data.split_expressions(), {"train": nominal})
+        splits_lib.check_expressions(config.data.split_expressions())
     except (ValueError, TypeError) as error:
         if all(_safe(_split_parses, expression, config) for expression in config.data.split_expressions().values()):
             return f"data.train_split, data.eval_split, data.test_split: {error}"

@@ -47,8 +47,7 @@ class SourceSettings:
             return
         if self.archive:
             sources.check_archive(self.archive)
-        nominal = splits_lib.SourceSplit(splits_lib.NOMINAL_NUM_EXAMPLES, [splits_lib.NOMINAL_NUM_EXAMPLES])
-        splits_lib.resolve_ranges(self.splits, {"train": nominal})
+        splits_lib.check_expressions(self.splits)
 
     def fingerprint(self) -> str:
         return sources.source_fingerprint(

@@ -39,6 +39,12 @@ def resolve_ranges(splits: Mapping[str, str], source_splits: Mapping[str, Source
     return ranges
 
 
+def check_expressions(splits: Mapping[str, str]) -> None:
+    """resolve_ranges against a nominal 'train' split: the checks that need no prepared data."""
+    nominal = SourceSplit(NOMINAL_NUM_EXAMPLES, [NOMINAL_NUM_EXAMPLES])
+    resolve_ranges(splits, {"train": nominal})
+
+
 def to_input_config(splits: Mapping[str, str]) -> example_gen_pb2.Input:
     """Split expressions travel as the standard input_config split patterns."""
     return example_gen_pb2.Input(

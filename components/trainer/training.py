@@ -114,7 +114,7 @@ def train_two_phases(
         verbose=2,
         shuffle=False,  # the training dataset shuffles itself (transformed_dataset)
     )
-    for phase, learning_rate, first_epoch, end_epoch in phase_plan(config):
+    for phase, learning_rate, end_epoch in phase_plan(config):
         model_lib.set_phase(base, phase, config.fine_tune_top_layers)
         if phase == 1 and config.phase1_feature_cache:
             cached_inputs = dict(train=train, evaluation=evaluation, train_steps=train_steps, eval_steps=eval_steps)
@@ -165,12 +165,11 @@ def train_head_on_cached_features(
     feature_cache.remove_spilled(cached)
 
 
-def phase_plan(config: TrainerConfig) -> list[tuple[int, float, int, int]]:
-    """(phase, learning rate, first epoch, end epoch) of each phase, epochs counted from 0."""
-    total = config.phase1_epochs + config.phase2_epochs
+def phase_plan(config: TrainerConfig) -> list[tuple[int, float, int]]:
+    """(phase, learning rate, end epoch) of each phase; epochs count on across phases."""
     return [
-        (1, config.phase1_learning_rate, 0, config.phase1_epochs),
-        (2, config.phase2_learning_rate, config.phase1_epochs, total),
+        (1, config.phase1_learning_rate, config.phase1_epochs),
+        (2, config.phase2_learning_rate, config.phase1_epochs + config.phase2_epochs),
     ]
 
 
