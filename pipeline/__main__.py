@@ -1,9 +1,9 @@
 import sys
 
-from pipeline import console
+from pipeline.cli import console
 
 console.drop_native_noise()
 
-from pipeline.cli import main  # noqa: E402  (after the console filter, before TensorFlow loads)
+from pipeline.cli.main import main  # noqa: E402  (after the console filter, before TensorFlow loads)
 
 sys.exit(main())

@@ -4,7 +4,7 @@ ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform -> Tra
   -> Evaluator (baseline: the model being served) -> Pusher
 """
 
-from typing import Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from tfx import v1 as tfx
 from ml_metadata.proto import metadata_store_pb2
@@ -14,7 +14,8 @@ from components.example_gen import EVAL_SPLIT, TEST_SPLIT, TRAIN_SPLIT, TfdsExam
 from components.pusher import Pusher
 from components.trainer import RUN_FN, Trainer
 from components.transform import PREPROCESSING_FN, Transform
-from pipeline.config import PipelineConfig
+from pipeline.config import tunables
+from pipeline.config.settings import PipelineConfig
 
 TRAINER_CHECKPOINTS = "trainer-checkpoints"
 
@@ -57,10 +58,7 @@ def create_pipeline(
         train_args=tfx.proto.TrainArgs(splits=[TRAIN_SPLIT]),
         eval_args=tfx.proto.EvalArgs(splits=[EVAL_SPLIT]),
         custom_config=config.trainer.to_custom_config(),
-        phase1_epochs=tunable("phase1_epochs", int, config.trainer.phase1_epochs),
-        phase2_epochs=tunable("phase2_epochs", int, config.trainer.phase2_epochs),
-        phase1_learning_rate=tunable("phase1_learning_rate", float, config.trainer.phase1_learning_rate),
-        phase2_learning_rate=tunable("phase2_learning_rate", float, config.trainer.phase2_learning_rate),
+        **tunable_values("Trainer", config.trainer, tunable),
         # A rerun after a crash, or a Kubeflow retry, resumes from the last finished epoch.
         checkpoint_root=f"{config.resolved_pipeline_root}/{TRAINER_CHECKPOINTS}",
     )
@@ -72,7 +70,7 @@ def create_pipeline(
         serving_dir=config.model_serving_dir,
         eval_config=build_eval_config(config.evaluator.accuracy_bar, config.evaluator.max_accuracy_drop),
         example_splits=[TEST_SPLIT],
-        accuracy_bar=tunable("accuracy_bar", float, config.evaluator.accuracy_bar),
+        **tunable_values("Evaluator", config.evaluator, tunable),
     )
 
     pusher = Pusher(
@@ -100,6 +98,11 @@ def create_pipeline(
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [],
     )
+
+
+def tunable_values(component: str, section: Any, tunable: Callable) -> dict[str, Any]:
+    """The component's runtime tunables (config/tunables.py), each from its config section."""
+    return {t.name: tunable(t.name, t.kind, getattr(section, t.field)) for t in tunables.of_component(component)}
 
 
 def _plain_value(name: str, ptype: type, value: Union[int, float]) -> Union[int, float]:

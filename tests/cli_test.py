@@ -8,7 +8,7 @@ import pytest
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline.cli import EXIT_USAGE
+from pipeline.cli import exit_status
 
 
 def run_cli(*args, cwd=None):
@@ -17,7 +17,7 @@ def run_cli(*args, cwd=None):
 
 
 def assert_usage_error(result, message):
-    assert result.returncode == EXIT_USAGE, result.stderr[-2000:]
+    assert result.returncode == exit_status.USAGE, result.stderr[-2000:]
     assert message in result.stderr
     assert "started" not in result.stdout  # no component ran
 
@@ -62,7 +62,7 @@ def test_pipeline_root_of_another_pipeline_is_a_usage_error(tmp_path):
 
 def test_missing_subcommand_is_a_usage_error():
     result = run_cli()
-    assert result.returncode == EXIT_USAGE
+    assert result.returncode == exit_status.USAGE
 
 
 @pytest.mark.parametrize("setting, message", [

@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from pipeline.cli import EXIT_NOT_BLESSED, EXIT_PUSHED
+from pipeline.cli import exit_status
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +47,7 @@ def compiled_runs(tmp_path_factory):
 
 def test_every_task_of_the_compiled_spec_finished_and_a_model_was_pushed(compiled_runs):
     root, [(result, summary), *_] = compiled_runs
-    assert result.returncode == EXIT_PUSHED, result.stdout[-4000:] + result.stderr[-4000:]
+    assert result.returncode == exit_status.PUSHED, result.stdout[-4000:] + result.stderr[-4000:]
     expected = {"TfdsExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
                 "Evaluator", "Pusher"}
     assert set(summary["components"]) == expected
@@ -58,8 +58,8 @@ def test_every_task_of_the_compiled_spec_finished_and_a_model_was_pushed(compile
     assert os.path.dirname(pushed) == str(root / "serving" / "cats_vs_dogs") and os.path.basename(pushed).isdigit()
     assert os.path.isfile(os.path.join(pushed, "saved_model.pb"))
     # The run's page, built from the tasks' artifacts (kfp.local keeps no ML Metadata).
-    assert summary["report"].startswith(str(root / "kfp" / "reports")) and os.path.isfile(summary["report"])
-    assert f"Run page: {summary['report']}" in result.stdout
+    assert summary["run_page"].startswith(str(root / "kfp" / "reports")) and os.path.isfile(summary["run_page"])
+    assert f"Run page: {summary['run_page']}" in result.stdout
 
 
 def test_runtime_parameters_reached_run_fn_and_the_evaluator(compiled_runs):
@@ -89,7 +89,7 @@ def test_second_run_finds_the_first_model_as_its_baseline(compiled_runs):
 
 def test_a_model_worse_than_the_served_one_is_not_blessed_and_pushes_nothing(compiled_runs):
     root, [_, (_, second), (result, worse)] = compiled_runs
-    assert result.returncode == EXIT_NOT_BLESSED, result.stdout[-4000:] + result.stderr[-4000:]
+    assert result.returncode == exit_status.NOT_BLESSED, result.stdout[-4000:] + result.stderr[-4000:]
     served = sorted(os.listdir(root / "serving" / "cats_vs_dogs"))
     assert worse["baseline_model"] == str(root / "serving" / "cats_vs_dogs" / served[-1])
     assert worse["blessed"] is False and worse["pushed_model_dir"] is None

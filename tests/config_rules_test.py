@@ -2,8 +2,8 @@
 
 import pytest
 
-from pipeline import config_rules
-from pipeline.config import ConfigError, apply_overrides, load_profile
+from pipeline.config import rules as config_rules
+from pipeline.config.settings import ConfigError, apply_overrides, load_profile
 
 
 def demo(*assignments):

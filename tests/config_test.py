@@ -1,8 +1,18 @@
 """Profiles and `--set` overrides: typed, checked, with errors that name the key and the fix."""
 
+import os
+
 import pytest
 
-from pipeline import config as config_lib
+from pipeline.config import settings as config_lib
+
+
+def test_paths_are_the_checkouts():
+    """Outputs, generated data and the serving folder land at the checkout's top, wherever the
+    settings module sits in the package."""
+    assert os.path.isfile(os.path.join(config_lib.REPO_ROOT, "pyproject.toml"))
+    assert config_lib.DEFAULT_SAMPLE_ARCHIVE.startswith(os.path.join(config_lib.REPO_ROOT, "data", "generated"))
+    assert config_lib.full_profile().serving_dir == os.path.join(config_lib.REPO_ROOT, "serving_model")
 
 
 def test_full_profile_is_the_recipe():

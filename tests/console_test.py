@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from pipeline import console
+from pipeline.cli import console
 
 
 def test_harmless_tfx_warnings_are_dropped_and_others_kept(caplog):
@@ -56,7 +56,7 @@ def test_tensorflows_native_startup_lines_are_dropped_and_other_stderr_kept():
     """In a process of its own, as the CLI runs: fd 2 is what TensorFlow's C++ runtime writes to."""
     script = (
         "import os, sys\n"
-        "from pipeline import console\n"
+        "from pipeline.cli import console\n"
         "console.drop_native_noise()\n"
         f"os.write(2, {NATIVE_LINES!r})\n"
         "os.write(2, b'E0000 00:00:1.0 1 other.cc:1] a native error that matters\\n')\n"

@@ -20,9 +20,9 @@ import time
 
 import pytest
 
-from pipeline import run_lock
-from pipeline.cli import EXIT_INTERRUPTED, EXIT_PUSHED, EXIT_USAGE
-from pipeline.config import load_profile
+from pipeline.runners import lock as run_lock
+from pipeline.cli import exit_status
+from pipeline.config.settings import load_profile
 from pipeline.pipeline import TRAINER_CHECKPOINTS
 from small_disk import mounted_tmpfs
 
@@ -157,7 +157,7 @@ def faults(tmp_path_factory):
 
 def test_a_second_run_on_a_root_in_use_is_refused_at_once(faults):
     b = faults["b"]
-    assert faults["b_status"] == EXIT_USAGE, b.explain()
+    assert faults["b_status"] == exit_status.USAGE, b.explain()
     assert f"pipeline root '{pipeline_root(faults['root'])}' is in use by process" in b.stderr
     assert "wait for that run to finish, or pass another --pipeline-root" in b.stderr
     assert "started" not in b.stdout  # no component ran
@@ -178,7 +178,7 @@ def test_a_run_killed_in_phase_1_pushes_nothing_and_the_next_run_resumes_phase_1
 
 def test_ctrl_c_prints_one_line_exits_130_and_pushes_nothing(faults):
     d = faults["d"]
-    assert faults["d_status"] == EXIT_INTERRUPTED, d.explain()
+    assert faults["d_status"] == exit_status.INTERRUPTED, d.explain()
     resumed = f"[trainer] resuming after epoch {faults['killed_in_phase2']}/{TOTAL_EPOCHS} (phase 2)"
     assert resumed in d.stdout
     lines = [line for line in d.stderr.splitlines() if line.startswith("[pipeline] interrupted")]
@@ -192,7 +192,7 @@ def test_ctrl_c_prints_one_line_exits_130_and_pushes_nothing(faults):
 
 def test_the_run_after_the_faults_finishes_with_every_epoch_once(faults):
     e = faults["e"]
-    assert faults["e_status"] == EXIT_PUSHED, e.explain()
+    assert faults["e_status"] == exit_status.PUSHED, e.explain()
     summary = e.summary()
     assert summary["blessed"]
     for component in ("TfdsExampleGen", "Transform"):

@@ -17,7 +17,9 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from components.evaluator.eval_config import build_eval_config
-from pipeline import cli, kubeflow_runner
+from pipeline.cli import exit_status
+from pipeline.cli import main as cli
+from pipeline.config import settings
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GOLDEN_SPEC = os.path.join(REPO_ROOT, "tests", "golden", "kubeflow_pipeline_spec.json")
@@ -231,22 +233,22 @@ def test_compiled_spec_matches_the_golden_file(spec):
 )
 def test_bad_input_is_a_usage_error_and_writes_nothing(args, message, tmp_path, capsys):
     output = tmp_path / "pipeline.yaml"
-    assert compile_with_cli(output, *args) == cli.EXIT_USAGE
+    assert compile_with_cli(output, *args) == exit_status.USAGE
     assert message in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 
 def test_missing_pipeline_root_is_a_usage_error(tmp_path, capsys):
-    assert cli.main(["compile-kubeflow", "--output", str(tmp_path / "p.yaml")]) == cli.EXIT_USAGE
+    assert cli.main(["compile-kubeflow", "--output", str(tmp_path / "p.yaml")]) == exit_status.USAGE
     assert "needs --pipeline-root" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 
 def test_default_image_is_the_one_readme_documents():
     args = cli.build_parser().parse_args(["compile-kubeflow", "--output", "p.yaml"])
-    assert args.image == kubeflow_runner.DEFAULT_IMAGE
+    assert args.image == settings.DEFAULT_IMAGE
     with open(os.path.join(REPO_ROOT, "README.md")) as readme:
-        assert f"docker build -t {kubeflow_runner.DEFAULT_IMAGE} ." in readme.read()
+        assert f"docker build -t {settings.DEFAULT_IMAGE} ." in readme.read()
 
 
 def test_runtime_values_reach_run_fn_custom_config(spec):

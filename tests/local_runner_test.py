@@ -7,9 +7,9 @@ import pytest
 from apache_beam.runners.portability import fn_api_runner, prism_runner
 from tfx.utils import dependency_utils
 
-from pipeline import preflight
-from pipeline.config import DEFAULT_IMAGE, ConfigError, apply_overrides, load_profile
-from pipeline.local_runner import beam_args
+from pipeline.runners import preflight
+from pipeline.config.settings import DEFAULT_IMAGE, ConfigError, apply_overrides, load_profile
+from pipeline.runners.inputs import beam_args
 
 
 def test_direct_runner_in_memory_by_default():
@@ -52,7 +52,7 @@ def test_bad_beam_settings_are_rejected_before_any_work(override, message):
 
 
 def test_the_cli_reports_a_bad_running_mode_as_a_usage_error(tmp_path, capsys):
-    from pipeline import cli
+    from pipeline.cli import main as cli
 
     status = cli.main(["run", "--profile", "demo", "--pipeline-root", str(tmp_path / "root"),
                        "--serving-dir", str(tmp_path / "serving"), "--set", "beam_running_mode=threads"])

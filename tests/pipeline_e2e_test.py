@@ -20,10 +20,10 @@ import tensorflow as tf
 
 from components import features
 from components.trainer import tfrecords
-from pipeline import console as console_lib
-from pipeline import report
-from pipeline.cli import EXIT_NOT_BLESSED, EXIT_PUSHED
-from pipeline.config import load_profile
+from pipeline.cli import console as console_lib
+from pipeline.results import metadata as report
+from pipeline.cli import exit_status
+from pipeline.config.settings import load_profile
 
 pytestmark = pytest.mark.e2e
 
@@ -46,9 +46,9 @@ def run_demo(root, *extra):
 def runs(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("demo"))
     first = run_demo(root)
-    assert first[0].returncode == EXIT_PUSHED, first[0].stdout[-3000:] + first[0].stderr[-5000:]
+    assert first[0].returncode == exit_status.PUSHED, first[0].stdout[-3000:] + first[0].stderr[-5000:]
     second = run_demo(root, "--set", "trainer.seed=7", "--set", "evaluator.max_accuracy_drop=1.0")
-    assert second[0].returncode == EXIT_PUSHED, second[0].stdout[-3000:] + second[0].stderr[-5000:]
+    assert second[0].returncode == exit_status.PUSHED, second[0].stdout[-3000:] + second[0].stderr[-5000:]
     third = run_demo(root, "--set", "trainer.seed=7", "--set", "evaluator.accuracy_bar=1.0")
     worse = run_demo(root, "--set", "trainer.phase1_epochs=0", "--set", "trainer.phase2_epochs=0",
                      "--set", "evaluator.accuracy_bar=0")
@@ -67,8 +67,8 @@ def test_first_run_is_blessed_and_pushes_one_version(runs):
     assert 0.0 <= summary["metrics"]["auc"] <= 1.0
     assert summary["pushed_model_dir"] == os.path.join(root, "serving", DEMO.model_name, serving_versions(root)[0])
     assert all(info["status"] == "complete" for info in summary["components"].values()), summary["components"]
-    assert summary["report"] == os.path.join(root, "pipeline", "reports", summary["run_id"].replace(":", "-"),
-                                             "report.html") and os.path.isfile(summary["report"])
+    assert summary["run_page"] == os.path.join(root, "pipeline", "reports", summary["run_id"].replace(":", "-"),
+                                             "report.html") and os.path.isfile(summary["run_page"])
     # Progress and summary on the console.
     assert "[pipeline] Trainer started" in result.stdout and "[pipeline] Trainer finished in" in result.stdout
     assert "Blessed: yes" in result.stdout
@@ -147,7 +147,7 @@ def test_gate_the_model_does_not_meet_exits_3_and_pushes_nothing(runs):
     """The second run's model (cached), against a bar of 1.0: it classifies some test images wrong."""
     root, [_, (_, second), (result, third), _] = runs
     assert second["metrics"]["binary_accuracy"] < 1.0
-    assert result.returncode == EXIT_NOT_BLESSED, result.stderr[-3000:]
+    assert result.returncode == exit_status.NOT_BLESSED, result.stderr[-3000:]
     assert third["blessed"] is False and third["pushed_model_dir"] is None
     assert "binary_accuracy" in third["blessing_reason"]
     assert len(serving_versions(root)) == 2  # the first two runs' versions only
@@ -156,7 +156,7 @@ def test_gate_the_model_does_not_meet_exits_3_and_pushes_nothing(runs):
 
 def test_a_model_worse_than_the_served_one_is_not_blessed_and_pushes_nothing(runs):
     root, [*_, (result, worse)] = runs
-    assert result.returncode == EXIT_NOT_BLESSED, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == exit_status.NOT_BLESSED, result.stdout[-3000:] + result.stderr[-3000:]
     assert worse["blessed"] is False and worse["pushed_model_dir"] is None
     assert worse["metrics"]["binary_accuracy"] >= 0  # the bar (0) passed: the baseline decided
     assert "binary_accuracy" in worse["blessing_reason"]

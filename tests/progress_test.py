@@ -7,7 +7,7 @@ import types
 import pytest
 from tfx.orchestration.portable import launcher
 
-from pipeline.progress import ComponentProgress
+from pipeline.runners.progress import ComponentProgress
 
 
 def fake_launcher(node_id):

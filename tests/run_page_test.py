@@ -1,4 +1,4 @@
-"""The run page (pipeline/run_page.py): built from constructed data, and the page of a real
+"""The run page (pipeline/run_page): built from constructed data, and the page of a real
 demo run opened in headless Chromium (Debian's package, installed by `make setup`).
 
 The browser test runs one demo pipeline into outputs/run-page-test/ (git-ignored; replaced on
@@ -8,7 +8,6 @@ outputs/run-page-test/pipeline/reports/<run id>/report.png, for a person to look
 
 from __future__ import annotations
 
-import argparse
 import base64
 import dataclasses
 import html
@@ -30,9 +29,17 @@ from tensorflow.core.util import event_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from components import features
-from pipeline import report, run_page, run_page_data, run_page_html
-from pipeline.cli import EXIT_NOT_BLESSED, EXIT_PUSHED
-from pipeline.config import REPO_ROOT, apply_overrides, load_profile
+from pipeline.cli import commands, exit_status
+from pipeline.cli import main as cli
+from pipeline.config import settings
+from pipeline.config.settings import REPO_ROOT, apply_overrides, load_profile
+from pipeline.results import evaluation
+from pipeline.results import metadata as results_metadata
+from pipeline.results.record import ComponentResult, RunResult
+from pipeline.results.task_outputs import TaskRecord, from_task_outputs
+from pipeline.run_page import data as run_page_data
+from pipeline.run_page import html as run_page_html
+from pipeline.run_page import page as run_page
 
 DEMO = load_profile("demo")
 GOLDEN_JPEG = os.path.join(os.path.dirname(__file__), "golden", "tiny.jpg")
@@ -78,32 +85,41 @@ def png(width=8, height=6, colour=(200, 30, 30)) -> bytes:
     return out.getvalue()
 
 
+RESULT_FIELDS = {field.name for field in dataclasses.fields(RunResult)}
+
+
 def constructed_page(**changes) -> run_page_data.PageData:
+    """A page's data; `changes` to the run's record or to what the page read besides."""
     history = {"epoch": [1, 2, 3], "phase": [1, 1, 2], "loss": [0.7, 0.5, 0.4], "val_loss": [0.6, 0.55, 0.5],
                "binary_accuracy": [0.6, 0.7, 0.8], "val_binary_accuracy": [0.62, 0.66, 0.75]}
-    data = run_page_data.PageData(
+    result = RunResult(
         pipeline_name="cats-vs-dogs-demo", run_id="2026-01-01T00:00:00.000001", profile="demo",
-        components=[run_page_data.Component("TfdsExampleGen", "cached", 0.1, 0.0),
-                    run_page_data.Component("Trainer", "ran", 12.5, 0.2),
-                    run_page_data.Component("Pusher", "ran", 0.1, 12.8)],
-        wall_seconds=13.0, changed_config={"trainer.phase1_epochs": 2},
+        components=[ComponentResult("TfdsExampleGen", "cached", 0.1, 0.0),
+                    ComponentResult("Trainer", "complete", 12.5, 0.2),
+                    ComponentResult("Pusher", "complete", 0.1, 12.8)],
+        wall_seconds=13.0,
+        metrics={"binary_accuracy": 0.75, "auc": 0.875, "example_count": 4.0},
+        metrics_by_label={"0": {"binary_accuracy": 0.5, "example_count": 2.0},
+                          "1": {"binary_accuracy": 1.0, "example_count": 2.0}},
+        blessed=True, blessing_reason="passed the gate", baseline_model="/srv/models/cats_vs_dogs/1",
+        pushed_model_dir="/srv/models/cats_vs_dogs/2",
+    )
+    result = dataclasses.replace(result, **{k: v for k, v in changes.items() if k in RESULT_FIELDS})
+    data = run_page_data.PageData(
+        result=result, changed_config={"trainer.phase1_epochs": 2},
         split_sizes={"train": 10, "test": 4},
         split_counts={"train": {"cat": 6, "dog": 4}, "test": {"cat": 2, "dog": 2}},
         skipped_files="3 files skipped that are not decodable images.",
         samples=[(png(), "cat"), (png(colour=(0, 0, 200)), "dog")],
         history=history, epoch_seconds={1: 4.0, 2: 1.5, 3: 6.25},
-        metrics={"binary_accuracy": 0.75, "auc": 0.875, "example_count": 4.0},
-        metrics_by_label={"0": {"binary_accuracy": 0.5, "example_count": 2.0},
-                          "1": {"binary_accuracy": 1.0, "example_count": 2.0}},
         baseline_metrics={"binary_accuracy": 0.5}, metric_changes={"binary_accuracy": 0.25},
         accuracy_bar=0.7, max_accuracy_drop=0.0,
         test_labels=[0, 0, 1, 1], test_probabilities=[0.2, 0.9, 0.8, 0.7], test_split_size=4,
         errors=[run_page_data.WrongPrediction(run_page_data.thumbnail(open(GOLDEN_JPEG, "rb").read()),
                                               "cat", "dog", 0.9, "PetImages/Cat/<1>.jpg")],
-        num_wrong=1, blessed=True, blessing_reason="passed the gate", baseline_model="/srv/models/cats_vs_dogs/1",
-        pushed_model_dir="/srv/models/cats_vs_dogs/2", model_serving_dir="/srv/models/cats_vs_dogs",
+        num_wrong=1,
     )
-    return dataclasses.replace(data, **changes)
+    return dataclasses.replace(data, **{k: v for k, v in changes.items() if k not in RESULT_FIELDS})
 
 
 def images_of(page: str) -> list[Image.Image]:
@@ -169,7 +185,7 @@ def test_a_run_without_training_or_evaluation_still_has_every_section():
     data = constructed_page(history=None, epoch_seconds={}, metrics={}, metrics_by_label={}, baseline_metrics={},
                             metric_changes={}, test_labels=[], test_probabilities=[], errors=[], num_wrong=0,
                             samples=[], blessed=False, blessing_reason="the Evaluator did not run",
-                            pushed_model_dir=None, baseline_model=None, model_serving_dir=None)
+                            pushed_model_dir=None, baseline_model=None)
     page = run_page_html.render(data)
     assert re.findall(r'<section id="([^"]+)">', page) == SECTION_IDS
     assert "No training history" in page and "No evaluation" in page and "Not blessed" in page
@@ -243,9 +259,9 @@ def test_changed_config_is_what_differs_from_the_profile():
 def test_config_changes_are_the_fields_a_run_changed_from_its_profile():
     config = apply_overrides(load_profile("demo"), ["trainer.seed=7", "evaluator.accuracy_bar=0.6"])
     config.pipeline_root = "/runs/demo"
-    assert run_page.config_changes(config) == {"trainer.seed": 7, "evaluator.accuracy_bar": 0.6,
-                                               "pipeline_root": "/runs/demo"}
-    assert run_page.config_changes(load_profile("full")) == {}
+    assert settings.changes_from_profile(config) == {"trainer.seed": 7, "evaluator.accuracy_bar": 0.6,
+                                                     "pipeline_root": "/runs/demo"}
+    assert settings.changes_from_profile(load_profile("full")) == {}
 
 
 def test_allowed_accuracy_drop_is_read_from_the_evaluators_eval_config():
@@ -254,8 +270,8 @@ def test_allowed_accuracy_drop_is_read_from_the_evaluators_eval_config():
     from components.evaluator.eval_config import build_eval_config
 
     eval_config = json_format.MessageToJson(build_eval_config(0.7, 0.05), preserving_proto_field_name=True)
-    assert run_page_data.max_accuracy_drop(eval_config) == 0.05
-    assert run_page_data.max_accuracy_drop(None) is None
+    assert evaluation.max_accuracy_drop(eval_config) == 0.05
+    assert evaluation.max_accuracy_drop(None) is None
 
 
 def test_page_is_written_whole_under_the_runs_folder(tmp_path):
@@ -267,19 +283,18 @@ def test_page_is_written_whole_under_the_runs_folder(tmp_path):
 
 
 def report_args(*argv):
-    parser = argparse.ArgumentParser()
-    run_page.add_parser(parser.add_subparsers(dest="command"))
-    return parser.parse_args(["report", *argv])
+    return cli.build_parser().parse_args(["report", *argv])
 
 
-def test_the_cli_can_import_the_report_command_before_tensorflow_loads():
-    """pipeline.cli imports it, and the console filters must be set before TensorFlow loads."""
-    check = "import sys, pipeline.run_page; sys.exit('tensorflow' in sys.modules or 'matplotlib' in sys.modules)"
+def test_the_cli_and_its_commands_load_before_tensorflow():
+    """The console filters must be set before TensorFlow loads, and `predict` never needs it."""
+    check = ("import sys, pipeline.cli.main, pipeline.cli.commands; "
+             "sys.exit('tensorflow' in sys.modules or 'matplotlib' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", check], timeout=60).returncode == 0
 
 
 def test_report_on_a_root_without_runs_says_so_and_exits_2(tmp_path, capsys):
-    assert run_page.command_report(report_args("--pipeline-root", str(tmp_path))) == run_page.EXIT_USAGE
+    assert commands.report(report_args("--pipeline-root", str(tmp_path))) == exit_status.USAGE
     assert "no ML Metadata at" in capsys.readouterr().err
 
 
@@ -300,20 +315,22 @@ def demo_run():
         capture_output=True, text=True, timeout=1200,
     )
     seconds = time.monotonic() - started
-    assert result.returncode in (EXIT_PUSHED, EXIT_NOT_BLESSED), result.stdout[-3000:] + result.stderr[-5000:]
+    assert result.returncode in (exit_status.PUSHED, exit_status.NOT_BLESSED), result.stdout[-3000:] + result.stderr[-5000:]
     with open(summary_path) as f:
         return os.path.join(DEMO_ROOT, "pipeline"), json.load(f), seconds
 
 
 @pytest.fixture(scope="module")
 def demo_page(demo_run):
-    """The page the run wrote, named in its summary; rewritten here from the summary, as the
-    run writes it, so that the test checks this code whatever the run did."""
+    """The page the run wrote, named in its summary; rewritten here from the run's record with
+    the run's own measurements, as the run writes it, so that the test checks this code
+    whatever the run did."""
     root, summary, _ = demo_run
-    known = {field.name for field in dataclasses.fields(report.RunReport)}
-    run_report = report.RunReport(**{key: value for key, value in summary.items() if key in known})
-    path = run_page.write_run_page(root, DEMO.pipeline_name, summary=run_report, profile="demo",
-                                   changed_config={"evaluator.accuracy_bar": 0.6})
+    result = results_metadata.from_metadata(
+        root, DEMO.pipeline_name, "demo", run_id=summary["run_id"],
+        component_seconds={name: info["seconds"] for name, info in summary["components"].items()},
+        order=PIPELINE_ORDER, wall_seconds=summary["wall_seconds"])
+    path = run_page.write_run_page(result, root, changed_config={"evaluator.accuracy_bar": 0.6})
     return (path,)
 
 
@@ -345,7 +362,7 @@ def test_demo_runs_page_in_chromium_shows_every_section_every_image_and_the_summ
     root, summary, _ = demo_run
     page_path, *_ = demo_page
     assert page_path == run_page.page_path(root, summary["run_id"])
-    assert summary["report"] == page_path  # the run itself wrote the page and named it in its summary
+    assert summary["run_page"] == page_path  # the run itself wrote the page and named it in its summary
     found = rendered(page_path, tmp_path)
 
     assert [s["id"] for s in found["sections"]] == SECTION_IDS
@@ -395,15 +412,16 @@ def test_report_command_rebuilds_the_page_from_metadata_alone(demo_run, demo_pag
     from ML Metadata and the artifacts."""
     root, summary, _ = demo_run
     page_path, *_ = demo_page
-    assert run_page.command_report(report_args("--pipeline-root", root)) == run_page.EXIT_WRITTEN
+    assert commands.report(report_args("--pipeline-root", root)) == exit_status.PAGE_WRITTEN
     assert capsys.readouterr().out.strip() == f"[pipeline] wrote {page_path}"
-    data = run_page_data.collect(root, DEMO.pipeline_name)
-    assert data.run_id == summary["run_id"] and data.profile == "demo"
+    data = run_page_data.from_result(results_metadata.from_metadata(root, DEMO.pipeline_name, "demo"))
+    assert data.result.run_id == summary["run_id"] and data.result.profile == "demo"
     assert data.changed_config == {"evaluator.accuracy_bar": 0.6}
-    assert data.metrics == summary["metrics"] and data.blessed == summary["blessed"]
-    assert data.blessing_reason == summary["blessing_reason"] and data.pushed_model_dir == summary["pushed_model_dir"]
-    assert [c.name for c in data.components] == PIPELINE_ORDER
-    assert run_page.command_report(report_args("--pipeline-root", root, "--run", "no-such-run")) == run_page.EXIT_USAGE
+    assert data.result.metrics == summary["metrics"] and data.result.blessed == summary["blessed"]
+    assert data.result.blessing_reason == summary["blessing_reason"]
+    assert data.result.pushed_model_dir == summary["pushed_model_dir"]
+    assert [c.name for c in data.result.components] == PIPELINE_ORDER
+    assert commands.report(report_args("--pipeline-root", root, "--run", "no-such-run")) == exit_status.USAGE
 
 
 @pytest.mark.e2e
@@ -414,19 +432,28 @@ def test_a_compiled_runs_page_reads_the_same_from_its_task_outputs(demo_run, dem
     verdict."""
     root, summary, _ = demo_run
     local_page, *_ = demo_page
-    known = {field.name for field in dataclasses.fields(report.RunReport)}
-    run_report = report.RunReport(**{key: value for key, value in summary.items() if key in known})
-    task_outputs = {}
-    for (task, key), artifact in run_page_data.from_metadata(root, DEMO.pipeline_name).artifacts.items():
-        metadata = {k: float(v) if isinstance(v, int) else v for k, v in artifact.properties.items()}
-        task_outputs.setdefault(task, {})[key] = types.SimpleNamespace(uri=artifact.uri, metadata=metadata)
-    path = run_page.write_compiled_run_page(root, task_outputs, run_report, parameters={"accuracy_bar": 0.6},
-                                            run_id="compiled-check")
+    twin = compiled_twin(results_metadata.from_metadata(root, DEMO.pipeline_name, "demo", run_id=summary["run_id"]),
+                         "compiled-check", parameters={"accuracy_bar": 0.6})
+    path = run_page.write_run_page(twin, root)
     assert path == run_page.page_path(root, "compiled-check")
     compiled, local = open(path, encoding="utf-8").read(), open(local_page, encoding="utf-8").read()
     assert re.findall(r'<section id="([^"]+)">', compiled) == SECTION_IDS
     for key in SECTION_IDS[1:]:
         assert section_html(compiled, key) == section_html(local, key), key
+
+
+def compiled_twin(local: RunResult, run_id: str, parameters: dict) -> RunResult:
+    """The record kfp.local's outputs would give for the same tasks: each output artifact with
+    its properties as task metadata, whose numbers KFP carries as floats."""
+    records = {}
+    for component in local.components:
+        outputs = {key: types.SimpleNamespace(
+                       uri=artifact.uri,
+                       metadata={k: float(v) if isinstance(v, int) else v for k, v in artifact.properties.items()})
+                   for (task, key), artifact in local.artifacts.items() if task == component.name}
+        records[component.name] = TaskRecord(component.status, component.seconds, component.start or 0.0, outputs)
+    return from_task_outputs(local.pipeline_name, run_id, records, [c.name for c in local.components],
+                             parameters=parameters, wall_seconds=local.wall_seconds)
 
 
 def section_html(page: str, key: str) -> str:

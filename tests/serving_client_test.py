@@ -2,7 +2,7 @@
 
 TF Serving itself cannot be installed here, so the transport runs against two loopback
 stand-ins that answer from the real pushed SavedModel the way TF Serving does, through
-TensorFlow's C++ SavedModel loader (pipeline.c_loader): an HTTP server for the REST API and an
+TensorFlow's C++ SavedModel loader (pipeline.serving.c_loader): an HTTP server for the REST API and an
 in-process gRPC PredictionService. Both listen on 127.0.0.1 only and
 stop by themselves after LOOPBACK_LIFETIME_S.
 """
@@ -30,7 +30,10 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 import sample_images
 from components import features
 from components.trainer import warmup
-from pipeline import c_loader, cli, predict
+from pipeline.cli import exit_status
+from pipeline.cli import main as cli
+from pipeline.serving import c_loader
+from pipeline.serving import client as predict
 from serving_contract_test import pushed_model  # noqa: F401 (fixture)
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"
@@ -43,7 +46,7 @@ REST_PATH = re.compile(r"^/v1/models/(?P<model>[^/:]+)(?:/versions/(?P<version>\
 
 class SavedModelServable:
     """What TF Serving loads from a model base path: the highest version's serving_default,
-    run by TensorFlow's C++ SavedModel loader (pipeline.c_loader), the loader TF Serving uses."""
+    run by TensorFlow's C++ SavedModel loader (pipeline.serving.c_loader), the loader TF Serving uses."""
 
     def __init__(self, model_base_path: str, model_name: str = MODEL):
         self.name = model_name
@@ -355,7 +358,7 @@ def test_grpc_status_codes_map_to_errors(code, error_type):
 def test_text_output_gives_file_label_and_probability(endpoint, images, capsys):
     status, out, err = endpoint.run(capsys, "--batch-size", "2", *images)
 
-    assert (status, err) == (predict.EXIT_ALL_PREDICTED, "")
+    assert (status, err) == (exit_status.ALL_PREDICTED, "")
     expected = endpoint.expected(images)
     lines = [line.split(" ") for line in out.splitlines()]
     assert [line[0] for line in lines] == images
@@ -367,7 +370,7 @@ def test_text_output_gives_file_label_and_probability(endpoint, images, capsys):
 def test_json_output_and_a_pinned_version(endpoint, images, capsys):
     status, out, _ = endpoint.run(capsys, "--json", "--version", str(endpoint.servable.version), *images)
 
-    assert status == predict.EXIT_ALL_PREDICTED
+    assert status == exit_status.ALL_PREDICTED
     results = json.loads(out)
     expected = endpoint.expected(images)
     assert [result["file"] for result in results] == images
@@ -383,7 +386,7 @@ def test_bad_files_get_one_line_each_and_the_others_are_reported(endpoint, image
 
     status, out, err = endpoint.run(capsys, "--batch-size", "4", *files)
 
-    assert status == predict.EXIT_SOME_FAILED == cli.EXIT_FAILED
+    assert status == exit_status.SOME_FAILED == exit_status.FAILED
     assert [line.split(" ")[0] for line in out.splitlines()] == images
     error_lines = err.splitlines()
     assert len(error_lines) == 2
@@ -399,7 +402,7 @@ def test_json_output_reports_failures_next_to_predictions(endpoint, images, tmp_
     status, out, _ = endpoint.run(capsys, "--json", images[0], str(empty))
 
     results = json.loads(out)
-    assert status == predict.EXIT_SOME_FAILED
+    assert status == exit_status.SOME_FAILED
     assert set(results[0]) == {"file", "label", "probability", "logit"}
     assert results[1] == {"file": str(empty), "error": "empty file"}
 
@@ -411,7 +414,7 @@ def test_json_output_reports_failures_next_to_predictions(endpoint, images, tmp_
 def test_unknown_model_or_version_fails_every_file_with_not_found(endpoint, images, args, message, capsys):
     status, out, err = endpoint.run(capsys, *args, *images[:2])
 
-    assert (status, out) == (predict.EXIT_SOME_FAILED, "")
+    assert (status, out) == (exit_status.SOME_FAILED, "")
     assert len(err.splitlines()) == 2 and all(message in line for line in err.splitlines())
 
 
@@ -420,7 +423,7 @@ def test_unavailable_answers_are_retried(endpoint, images, capsys):
 
     status, out, err = endpoint.run(capsys, images[0])
 
-    assert (status, err) == (predict.EXIT_ALL_PREDICTED, "")
+    assert (status, err) == (exit_status.ALL_PREDICTED, "")
     assert out.startswith(images[0])
     assert endpoint.servable.requests == 3
 
@@ -430,7 +433,7 @@ def test_a_server_that_stays_unavailable_fails_the_rest_without_more_tries(endpo
 
     status, out, err = endpoint.run(capsys, "--retries", "1", "--batch-size", "1", *images)
 
-    assert (status, out) == (predict.EXIT_SOME_FAILED, "")
+    assert (status, out) == (exit_status.SOME_FAILED, "")
     assert len(err.splitlines()) == 3 and all("server unavailable" in line for line in err.splitlines())
     assert endpoint.servable.requests == 2
 
@@ -440,7 +443,7 @@ def test_slow_answers_time_out(endpoint, images, capsys):
 
     status, _, err = endpoint.run(capsys, "--timeout", "0.2", images[0])
 
-    assert status == predict.EXIT_SOME_FAILED
+    assert status == exit_status.SOME_FAILED
     assert err.startswith(f"error: {images[0]}: no answer")
     assert endpoint.servable.requests == 1
 
@@ -472,7 +475,7 @@ def test_the_command_runs_as_a_module(rest_server, fresh_servable, images):
     result = subprocess.run([sys.executable, "-m", "pipeline", "predict", "--server", rest_server.address, *images],
                             capture_output=True, text=True, timeout=60)
 
-    assert result.returncode == predict.EXIT_ALL_PREDICTED, result.stderr
+    assert result.returncode == exit_status.ALL_PREDICTED, result.stderr
     assert [line.split(" ")[0] for line in result.stdout.splitlines()] == images
 
 
@@ -485,5 +488,5 @@ def test_bad_arguments_are_usage_errors(args, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["predict", *args])
 
-    assert exit_info.value.code == cli.EXIT_USAGE
+    assert exit_info.value.code == exit_status.USAGE
     assert "python -m pipeline predict: error:" in capsys.readouterr().err

@@ -21,7 +21,7 @@ from components.pusher.executor import push_atomically
 from components.trainer import export, warmup
 from components.trainer import model as model_lib
 from components.transform import standalone
-from pipeline import config as config_lib
+from pipeline.config import settings as config_lib
 
 SIZE = 32
 CONFIG = TrainerConfig(base="mobilenet_v3_small", weights="none", image_size=SIZE)

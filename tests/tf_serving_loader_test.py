@@ -1,6 +1,6 @@
 """The pushed model in TensorFlow's C++ SavedModel loader, the one TF Serving uses.
 
-`tools/c_loader/run_saved_model.c` is compiled here against the TensorFlow wheel's C API and
+`pipeline/serving/run_saved_model.c` is compiled here against the TensorFlow wheel's C API and
 runs in a process with no Python in it: TF_LoadSessionFromSavedModel (tag "serve"), then
 TF_SessionRun per request. Python's object loader (tf.saved_model.load) loads models that
 this loader cannot run, so only this loader tells whether TF Serving can serve a version.
@@ -18,7 +18,8 @@ import tensorflow_transform as tft
 import sample_images
 from components import features
 from components.trainer import export, warmup
-from pipeline import c_loader, serving_check
+from pipeline.serving import c_loader
+from pipeline.serving import check as serving_check
 from serving_contract_test import CONFIG, SIZE, give_distinct_outputs, pushed_model  # noqa: F401 (fixture)
 
 

@@ -7,7 +7,7 @@ import tensorflow_model_analysis as tfma
 
 from components import features
 from components.evaluator.eval_config import build_eval_config
-from pipeline.report import read_metrics
+from pipeline.results.evaluation import read_metrics
 
 # Logits close to zero: as probabilities (sigmoid) they fall on the right side of 0.5, but a
 # metric reading them as probabilities without the sigmoid would call them all "cat".

@@ -18,8 +18,8 @@ from components import features
 from components.evaluator import Evaluator, build_eval_config
 from components.evaluator import executor as executor_lib
 from eval_config_test import LABELS, LOGITS, ScoreModel
-from pipeline import local_runner
-from pipeline.config import demo_profile
+from pipeline.runners import inputs as local_runner
+from pipeline.config.settings import demo_profile
 
 ACCURACY_BAR = 0.5  # the candidate's 0.7 passes it
 

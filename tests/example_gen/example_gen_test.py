@@ -21,8 +21,8 @@ from components.example_gen import executor as executor_lib
 from components.example_gen.component import TfdsExampleGen
 from components.trainer import tfrecords
 from data import sample_archive
-from pipeline import config as pipeline_config
-from pipeline import local_runner
+from pipeline.config import settings as pipeline_config
+from pipeline.runners import inputs as local_runner
 
 IMAGES_PER_CLASS = 30
 VALID_IMAGES = 2 * IMAGES_PER_CLASS

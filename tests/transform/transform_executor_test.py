@@ -19,8 +19,8 @@ from components.trainer import tfrecords
 from components.transform import preprocessing, standalone
 from components.transform import executor as executor_lib
 from components.transform.component import Transform
-from pipeline import local_runner
-from pipeline.config import demo_profile
+from pipeline.runners import inputs as local_runner
+from pipeline.config.settings import demo_profile
 import sample_images
 
 SIZE = 24

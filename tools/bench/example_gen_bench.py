@@ -59,8 +59,8 @@ def run_example_gen(archive: str, data_dir: str, output_dir: str) -> int:
 
 def demo_beam_args() -> list[str]:
     """The Beam arguments the demo's local run gives every Beam component."""
-    from pipeline import local_runner
-    from pipeline.config import load_profile
+    from pipeline.runners import inputs as local_runner
+    from pipeline.config.settings import load_profile
 
     return local_runner.beam_args(load_profile("demo"))
 
@@ -139,7 +139,7 @@ def import_modules(name: str) -> None:
 
     if name != "tfds_read_loop":
         from components.example_gen import executor  # noqa: F401
-        from pipeline import config  # noqa: F401
+        from pipeline.config import settings  # noqa: F401
 
 
 def child(name: str, archive: str, data_dir: str, repeats: int) -> None:

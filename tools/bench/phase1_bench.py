@@ -127,7 +127,7 @@ def demo_profile(seeds: int, workdir: str) -> dict:
 
     from components.trainer import training
     from components.trainer import model as model_lib
-    from pipeline.config import load_profile
+    from pipeline.config.settings import load_profile
 
     demo = load_profile("demo").trainer
     train_files, eval_files = demo_transformed_examples(workdir)

@@ -21,11 +21,12 @@ import os
 
 def prepare_first_use_inputs() -> float:
     """Seconds taken to make the demo's sample archive and pre-trained base if missing (else ~0)."""
-    from pipeline import config, local_runner
+    from pipeline.config import settings
+    from pipeline.runners import inputs
 
     started = time.monotonic()
-    demo = config.demo_profile()
-    local_runner.prepare_inputs(demo)
+    demo = settings.demo_profile()
+    inputs.prepare_inputs(demo)
     return time.monotonic() - started
 
 
@@ -43,17 +44,18 @@ def run_cli(*args: str) -> tuple[float, dict, subprocess.CompletedProcess]:
 
 
 def time_run_page(pipeline_root: str, summary: dict) -> list[float]:
-    """Seconds of two writes of the run's page (pipeline/run_page.py) in this process: the
+    """Seconds of two writes of the run's page (pipeline/run_page) in this process: the
     first with nothing loaded yet (TensorFlow, matplotlib, the SavedModel loader), the second
-    warm, as at the end of a run, whose Trainer and Evaluator have loaded them already."""
-    from pipeline import report, run_page
-    from pipeline.config import load_profile
+    warm, as at the end of a run, whose Trainer and Evaluator have loaded them already. Each
+    reads the run's record back from ML Metadata first, as `python -m pipeline report` does."""
+    from pipeline.config.settings import load_profile
+    from pipeline.run_page import page
 
-    run = report.RunReport(**{key: value for key, value in summary.items() if key != "report"})
     seconds = []
     for _ in range(2):
         started = time.monotonic()
-        run_page.write_run_page(pipeline_root, load_profile("demo").pipeline_name, summary=run, profile="demo")
+        page.write_recorded_run_page(pipeline_root, load_profile("demo").pipeline_name, "demo",
+                                     run_id=summary["run_id"])
         seconds.append(time.monotonic() - started)
     return seconds
 

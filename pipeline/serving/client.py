@@ -1,4 +1,4 @@
-"""`python -m pipeline predict`: classify image files with the model TF Serving serves.
+"""The client of `python -m pipeline predict`: classify image files with the model TF Serving serves.
 
 REST: `POST /v1/models/<name>[/versions/<n>]:predict` with `{"instances": [{"b64": ...}, ...]}`,
 one instance per image; serving_default has one input (image_bytes), so TF Serving feeds each
@@ -10,27 +10,23 @@ the bad file fails.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import dataclasses
 import http.client
 import json
 import struct
-import sys
 import time
 from typing import Callable, Optional, Sequence
 
 from components import features
-from pipeline import config as config_lib
+from pipeline.config.settings import PipelineConfig
 
 SIGNATURE = features.SERVING_SIGNATURE
-DEFAULT_MODEL = config_lib.PipelineConfig.model_name
+DEFAULT_MODEL = PipelineConfig.model_name
 DEFAULT_BATCH_SIZE = 8
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_RETRIES = 3
 RETRY_PAUSE_S = 0.5
-# The same numbers as pipeline.cli's EXIT_* (2, a usage error, comes from argparse).
-EXIT_ALL_PREDICTED, EXIT_SOME_FAILED = 0, 1
 
 
 class RequestFailed(Exception):
@@ -329,71 +325,3 @@ def _one_line(message: str) -> str:
 
 def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-
-
-# Command line
-
-
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "predict", help="classify image files with the model TF Serving serves",
-        description="Prints `file label probability` per image (probability of dog); exit status 1 "
-                    "if any file failed, 2 on a usage error.",
-    )
-    parser.add_argument("--server", required=True, type=_server_argument, metavar="HOST:PORT",
-                        help="TF Serving's REST port (8501 by default) or, with --grpc, its gRPC port (8500)")
-    parser.add_argument("--grpc", action="store_true", help="use gRPC instead of REST")
-    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"model name (default {DEFAULT_MODEL})")
-    parser.add_argument("--version", type=_positive(int), help="a model version (default: the latest served)")
-    parser.add_argument("--json", action="store_true", help="print one JSON list of results instead")
-    parser.add_argument("--batch-size", type=_positive(int), default=DEFAULT_BATCH_SIZE,
-                        help=f"images per request (default {DEFAULT_BATCH_SIZE})")
-    parser.add_argument("--timeout", type=_positive(float), default=DEFAULT_TIMEOUT_S,
-                        help=f"seconds to wait for each answer (default {DEFAULT_TIMEOUT_S:g})")
-    parser.add_argument("--retries", type=_non_negative_int, default=DEFAULT_RETRIES,
-                        help=f"retries while the server is unavailable (default {DEFAULT_RETRIES})")
-    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, GIF or BMP)")
-    return parser
-
-
-def command_predict(args: argparse.Namespace) -> int:
-    client_class = GrpcClient if args.grpc else RestClient
-    client = client_class(args.server, args.model, args.version, args.timeout)
-    try:
-        results = predict_files(args.images, client, args.batch_size, args.retries)
-    finally:
-        client.close()
-    if args.json:
-        print(json.dumps([result.to_json() for result in results], indent=2))
-    for result in results:
-        if result.error:
-            print(result.line(), file=sys.stderr)
-        elif not args.json:
-            print(result.line())
-    return EXIT_SOME_FAILED if any(result.error for result in results) else EXIT_ALL_PREDICTED
-
-
-def _server_argument(value: str) -> str:
-    try:
-        split_server(value)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error))
-    return value
-
-
-def _positive(kind: type) -> Callable[[str], float]:
-    def parse(value: str):
-        number = kind(value)
-        if number <= 0:
-            raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-        return number
-
-    parse.__name__ = kind.__name__
-    return parse
-
-
-def _non_negative_int(value: str) -> int:
-    number = int(value)
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
-    return number

@@ -3,8 +3,9 @@
 import os
 import tempfile
 
-from pipeline import config_rules, report
-from pipeline.config import ConfigError, PipelineConfig
+from pipeline.config import rules
+from pipeline.config.settings import ConfigError, PipelineConfig
+from pipeline.results import metadata as results_metadata
 
 
 def check_writable_dir(path: str, what: str, flag: str) -> None:
@@ -20,7 +21,7 @@ def check_metadata_belongs_to(config: PipelineConfig) -> None:
     """A pipeline root is one pipeline's: mixing two in one ML Metadata store mixes baselines."""
     if not os.path.exists(config.metadata_path):
         return
-    names = report.pipeline_names(report.open_store(config.metadata_path))
+    names = results_metadata.pipeline_names(results_metadata.open_store(config.metadata_path))
     others = [name for name in names if name != config.pipeline_name]
     if others:
         raise ConfigError(
@@ -30,7 +31,7 @@ def check_metadata_belongs_to(config: PipelineConfig) -> None:
 
 
 def run_all(config: PipelineConfig) -> None:
-    config_rules.check(config)
+    rules.check(config)
     check_writable_dir(config.resolved_pipeline_root, "pipeline root", "--pipeline-root")
     check_writable_dir(config.model_serving_dir, "serving folder", "--serving-dir")
     check_metadata_belongs_to(config)

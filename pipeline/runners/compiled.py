@@ -12,7 +12,6 @@ engine runs and the image is built, kfp.local's own DockerRunner runs the image 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import shutil
@@ -21,9 +20,18 @@ import sys
 import time
 from typing import Any, Iterator, Optional
 
-from pipeline import config as config_lib
-from pipeline import report, run_lock
-from pipeline.config import ConfigError
+import yaml
+from google.protobuf import json_format
+from kfp import local
+from kfp.local import pipeline_orchestrator, status, subprocess_task_handler, task_dispatcher
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+from pipeline.config import rules
+from pipeline.config.settings import ConfigError, load_profile
+from pipeline.results import task_outputs
+from pipeline.results.record import RunResult
+from pipeline.results.task_outputs import TaskRecord
+from pipeline.runners import lock
 
 _PYTHON_NAMES = ("python", "python3")
 _EXECUTOR_INPUT_FLAG = "--json_serialized_invocation_args"
@@ -31,19 +39,8 @@ _INPUTS_SPEC_FLAG = "--json_serialized_inputs_spec_args"
 _KFP_TYPES = {"NUMBER_INTEGER": int, "NUMBER_DOUBLE": float, "STRING": str, "BOOLEAN": bool}
 
 
-@dataclasses.dataclass
-class TaskRecord:
-    status: str
-    seconds: float
-    outputs: dict[str, Any]
-
-
 def load_spec(path: str):
     """The PipelineSpec proto of a compiled `.yaml` (or the `pipelineSpec` of a `.json` PipelineJob)."""
-    import yaml
-    from google.protobuf import json_format
-    from kfp.pipeline_spec import pipeline_spec_pb2
-
     if not os.path.isfile(path):
         raise ConfigError(f"compiled pipeline '{path}' does not exist; write one with `python -m pipeline "
                           "compile-kubeflow --local --output FILE.yaml`")
@@ -62,8 +59,6 @@ def arguments(spec, assignments: list[str]) -> dict[str, Any]:
     values = {}
     for name, parameter in declared.items():
         if parameter.HasField("default_value"):
-            from google.protobuf import json_format
-
             values[name] = json_format.MessageToDict(parameter.default_value)
     for assignment in assignments:
         name, sep, raw = assignment.partition("=")
@@ -83,8 +78,6 @@ def arguments(spec, assignments: list[str]) -> dict[str, Any]:
 
 
 def pipeline_parameter_type(parameter) -> str:
-    from kfp.pipeline_spec import pipeline_spec_pb2
-
     return pipeline_spec_pb2.ParameterType.ParameterTypeEnum.Name(parameter.parameter_type)
 
 
@@ -111,8 +104,6 @@ class ContainerTaskAsSubprocess:
         self.env_vars = env_vars or {}
 
     def run(self):
-        from kfp.local import status
-
         command = with_declared_input_types(self.full_command)
         if command and command[0] in _PYTHON_NAMES:
             command[0] = sys.executable
@@ -151,9 +142,8 @@ def with_declared_input_types(command: list[str]) -> list[str]:
 @contextlib.contextmanager
 def _recording_tasks(records: dict[str, TaskRecord]) -> Iterator[None]:
     """Times every task kfp.local dispatches, prints its progress like `run`, keeps its outputs."""
-    from kfp.local import task_dispatcher
-
     original = task_dispatcher.run_single_task_implementation
+    run_started = time.monotonic()
 
     def run_and_record(*args, **kwargs):
         name = _task_name(kwargs.get("component_name", args[1] if len(args) > 1 else "task"))
@@ -162,7 +152,7 @@ def _recording_tasks(records: dict[str, TaskRecord]) -> Iterator[None]:
         outputs, task_status = original(*args, **kwargs)
         seconds = time.monotonic() - started
         succeeded = task_status.name == "SUCCESS"
-        records[name] = TaskRecord("complete" if succeeded else "failed", round(seconds, 2), outputs)
+        records[name] = TaskRecord("complete" if succeeded else "failed", seconds, started - run_started, outputs)
         print(f"[pipeline] {name} {'finished' if succeeded else 'FAILED'} in {seconds:.1f} s", flush=True)
         return outputs, task_status
 
@@ -176,8 +166,6 @@ def _recording_tasks(records: dict[str, TaskRecord]) -> Iterator[None]:
 @contextlib.contextmanager
 def _container_tasks_as_subprocesses() -> Iterator[None]:
     """kfp.local picks its SubprocessRunner's task handler by module attribute at dispatch time."""
-    from kfp.local import subprocess_task_handler
-
     original = subprocess_task_handler.SubprocessTaskHandler
     subprocess_task_handler.SubprocessTaskHandler = ContainerTaskAsSubprocess
     try:
@@ -190,26 +178,17 @@ def _task_name(component_name: str) -> str:
     return component_name[len("comp-"):] if component_name.startswith("comp-") else component_name
 
 
-def run_compiled(spec_path: str, assignments: list[str], pipeline_root: str
-                 ) -> tuple[report.RunReport, dict[str, dict[str, Any]], dict[str, Any]]:
-    """Runs the compiled spec with kfp.local under the root's lock; returns the same summary
-    as a local run, each task's output artifacts ({task: {key: artifact}}) and the runtime
-    parameters' values."""
-    from pipeline import config_rules
-
+def run_compiled(spec_path: str, assignments: list[str], pipeline_root: str) -> RunResult:
+    """Runs the compiled spec with kfp.local under the root's lock; returns its record, the
+    same as a local run's."""
     spec = load_spec(spec_path)
     values = arguments(spec, assignments)
-    config_rules.check_runtime_parameters(values, config_lib.load_profile("full"))
-    with run_lock.hold(os.path.abspath(pipeline_root)):
-        summary, records = _run_with_kfp_local(spec, values, pipeline_root)
-    return summary, {name: record.outputs for name, record in records.items()}, values
+    rules.check_runtime_parameters(values, load_profile("full"))
+    with lock.hold(os.path.abspath(pipeline_root)):
+        return _run_with_kfp_local(spec, values, pipeline_root)
 
 
-def _run_with_kfp_local(spec, values: dict[str, Any], pipeline_root: str
-                        ) -> tuple[report.RunReport, dict[str, "TaskRecord"]]:
-    from kfp import local
-    from kfp.local import pipeline_orchestrator
-
+def _run_with_kfp_local(spec, values: dict[str, Any], pipeline_root: str) -> RunResult:
     images = {executor["container"]["image"] for executor in spec.deployment_spec["executors"].values()
               if "container" in executor}
     use_docker = len(images) == 1 and docker_image_available(next(iter(images)))
@@ -221,33 +200,10 @@ def _run_with_kfp_local(spec, values: dict[str, Any], pipeline_root: str
           f"parameters {json.dumps(values, sort_keys=True)}", flush=True)
     records: dict[str, TaskRecord] = {}
     started = time.monotonic()
+    # kfp.local names every run of a spec alike; the run's id adds its local start time.
+    run_id = f"{spec.pipeline_info.name}-{time.strftime('%Y%m%dT%H%M%S')}"
     handler = contextlib.nullcontext() if use_docker else _container_tasks_as_subprocesses()
     with handler, _recording_tasks(records):
         pipeline_orchestrator.run_local_pipeline(pipeline_spec=spec, arguments=values)
-    summary = summarize(records, spec)
-    summary.wall_seconds = round(time.monotonic() - started, 2)
-    return summary, records
-
-
-def summarize(records: dict[str, TaskRecord], spec) -> report.RunReport:
-    order = [*records, *sorted(set(spec.root.dag.tasks) - set(records))]  # in the order they ran
-    components = {name: {"status": records[name].status if name in records else "not run",
-                         "seconds": records[name].seconds if name in records else 0.0} for name in order}
-    metrics, by_label, blessed, reason, baseline = {}, {}, False, "the Evaluator did not run", None
-    evaluator = records.get("Evaluator")
-    if evaluator and evaluator.status == "complete":
-        evaluation_uri = evaluator.outputs["evaluation"].uri
-        metrics, by_label = report.read_metrics(evaluation_uri)
-        blessing = evaluator.outputs["blessing"]
-        blessed = os.path.exists(os.path.join(blessing.uri, "BLESSED"))
-        reason = "passed the gate" if blessed else report.failure_reason(evaluation_uri)
-        baseline = blessing.metadata.get("baseline_model")
-    pushed = None
-    pusher = records.get("Pusher")
-    if pusher and pusher.status == "complete":
-        metadata = pusher.outputs["pushed_model"].metadata
-        if int(metadata.get("pushed", 0)) == 1:
-            pushed = metadata.get("pushed_destination")
-    return report.RunReport(profile="compiled", run_id=spec.pipeline_info.name, components=components,
-                            metrics=metrics, metrics_by_label=by_label, blessed=blessed,
-                            blessing_reason=reason, pushed_model_dir=pushed, baseline_model=baseline)
+    return task_outputs.from_task_outputs(spec.pipeline_info.name, run_id, records, list(spec.root.dag.tasks),
+                                          parameters=values, wall_seconds=time.monotonic() - started)

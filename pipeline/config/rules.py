@@ -16,9 +16,9 @@ from typing import Any, Callable, Union
 
 from components.example_gen import splits as splits_lib
 from components.trainer import model as model_lib
-from pipeline.config import BEAM_RUNNING_MODES, ConfigError, PipelineConfig, available_keys
-# Kubeflow's rule for pipeline names holds locally too, so a pipeline that runs also compiles.
-from pipeline.kubeflow_runner import PIPELINE_NAME_PATTERN, is_remote_uri
+from pipeline.config import tunables
+from pipeline.config.locations import PIPELINE_NAME_PATTERN, is_remote_uri
+from pipeline.config.settings import BEAM_RUNNING_MODES, ConfigError, PipelineConfig, available_keys
 
 MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 MAX_EPOCHS = 1000
@@ -62,12 +62,13 @@ def check(config: PipelineConfig) -> None:
 
 
 def check_runtime_parameters(values: dict[str, Any], config: PipelineConfig) -> None:
-    """The compiled pipeline's runtime parameters (named as in `create_pipeline`) by their
+    """The compiled pipeline's runtime parameters (config/tunables.py) by their
     settings' rules; raises ConfigError naming the parameter as `--param` sets it."""
     rules = {rule.key: rule for rule in RULES}
     problems = []
     for name, value in values.items():
-        rule = rules.get(RUNTIME_PARAMETER_KEYS.get(name, ""))
+        tunable = tunables.BY_NAME.get(name)
+        rule = rules.get(tunable.key) if tunable else None
         message = rule.violation(config, value) if rule else None
         if message:
             problems.append(message.replace(f"--set {rule.key}=", f"--param {name}=").replace(rule.key, name, 1))
@@ -284,14 +285,6 @@ RULES: tuple[Rule, ...] = (
          f"0 (one per CPU core) or a worker count up to {MAX_BEAM_WORKERS}", "2"),
 )
 CROSS_CHECKS = (_splits_disjoint,)
-# The runtime parameters of a compiled pipeline, by the setting each one stands for.
-RUNTIME_PARAMETER_KEYS = {
-    "phase1_epochs": "trainer.phase1_epochs",
-    "phase2_epochs": "trainer.phase2_epochs",
-    "phase1_learning_rate": "trainer.phase1_learning_rate",
-    "phase2_learning_rate": "trainer.phase2_learning_rate",
-    "accuracy_bar": "evaluator.accuracy_bar",
-}
 
 
 def rule_keys() -> list[str]:

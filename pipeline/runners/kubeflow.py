@@ -2,48 +2,32 @@
 
 KubeflowV2DagRunner writes the pipeline spec (`.yaml`) or a PipelineJob (`.json`). The
 tunables are runtime parameters; everything else is fixed at compile time. Nothing is
-written unless the whole compile succeeds. TFX is imported on the first compile, so the
-CLI starts quickly.
+written unless the whole compile succeeds.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-import re
 import tempfile
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 import yaml
 from kfp.pipeline_spec import pipeline_spec_pb2
+from tfx import v1 as tfx
+from tfx.orchestration.data_types import RuntimeParameter
 
-from pipeline.config import DEFAULT_IMAGE, IN_PROCESS_BEAM_RUNNER, ConfigError, PipelineConfig
-
-if TYPE_CHECKING:
-    from tfx import v1 as tfx
+from pipeline.config import kubeflow as kubeflow_config_lib
+from pipeline.config import rules
+from pipeline.config.settings import DEFAULT_IMAGE, IN_PROCESS_BEAM_RUNNER, ConfigError, PipelineConfig
+from pipeline.pipeline import create_pipeline
+from pipeline.runners import inputs
 
 TRAINER_ID = "Trainer"
 GPU_RESOURCE = "nvidia.com/gpu"
-PIPELINE_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
-URI_PATTERN = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://\S+")
 OUTPUT_SUFFIXES = (".yaml", ".yml", ".json")
-SERVING_SUBDIR = "serving_model"
 
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
-
-
-@dataclasses.dataclass
-class KubeflowConfig(PipelineConfig):
-    """The config with its locations kept as the URIs given: the local config makes them absolute paths."""
-
-    @property
-    def resolved_pipeline_root(self) -> str:
-        return self.pipeline_root.rstrip("/")
-
-    @property
-    def model_serving_dir(self) -> str:
-        return f"{self.serving_dir.rstrip('/')}/{self.model_name}"
 
 
 def compile_kubeflow(
@@ -58,17 +42,12 @@ def compile_kubeflow(
     `local` compiles for a run of the compiled spec on this machine (`run-compiled`, through
     kfp.local): local paths are allowed and the demo's first-use inputs are made now.
     """
-    from tfx import v1 as tfx
-
-    from pipeline import config_rules
-    from pipeline.pipeline import create_pipeline
-
     if local:
-        config_rules.check(config)  # before the demo's first-use inputs are made
+        rules.check(config)  # before the demo's first-use inputs are made
         kubeflow_config = to_local_config(config)
     else:
-        kubeflow_config = to_kubeflow_config(config)  # first: its messages name the fix for pods
-        config_rules.check(config)
+        kubeflow_config = kubeflow_config_lib.to_kubeflow_config(config)  # first: its messages name the fix for pods
+        rules.check(config)
     check_output_path(output)
     check_image(image)
     try:
@@ -101,90 +80,11 @@ def task_beam_args(beam_args: Optional[list[str]]) -> list[str]:
     return [f"--runner={IN_PROCESS_BEAM_RUNNER}", *beam_args]
 
 
-def to_kubeflow_config(config: PipelineConfig) -> KubeflowConfig:
-    """Checks what pods can reach and returns the config with URI locations; ConfigError otherwise."""
-    check_pipeline_name(config.pipeline_name)
-    check_pipeline_root(config.pipeline_root)
-    check_data_source(config)
-    check_base_weights(config.trainer.weights)
-    values = {field.name: getattr(config, field.name) for field in dataclasses.fields(config)}
-    values["serving_dir"] = kubeflow_serving_dir(config)
-    return KubeflowConfig(**values)
-
-
 def to_local_config(config: PipelineConfig) -> PipelineConfig:
     """The config for a local run of the compiled spec: local paths, first-use inputs made."""
-    from pipeline import local_runner
-
-    check_pipeline_name(config.pipeline_name)
-    local_runner.prepare_inputs(config)
+    kubeflow_config_lib.check_pipeline_name(config.pipeline_name)
+    inputs.prepare_inputs(config)
     return config
-
-
-def check_pipeline_name(name: str) -> None:
-    if not PIPELINE_NAME_PATTERN.fullmatch(name or ""):
-        raise ConfigError(
-            f"pipeline_name '{name}' is not a legal Kubeflow pipeline name: use lowercase letters, digits "
-            "and '-', starting with a letter or digit, at most 128 characters (pattern [a-z0-9][a-z0-9-]*), "
-            "e.g. --set pipeline_name=cats-vs-dogs"
-        )
-
-
-def check_pipeline_root(root: Optional[str]) -> None:
-    if not root:
-        raise ConfigError(
-            "a Kubeflow compile needs --pipeline-root URI on storage the pods can reach, "
-            "e.g. gs://BUCKET/pipelines or s3://BUCKET/pipelines"
-        )
-    if not is_remote_uri(root):
-        raise ConfigError(
-            f"pipeline root '{root}' is a local path; Kubeflow pods cannot see this machine's files. "
-            "Pass --pipeline-root with object storage, e.g. gs://BUCKET/pipelines, s3://BUCKET/pipelines"
-        )
-
-
-def check_data_source(config: PipelineConfig) -> None:
-    """TfdsExampleGen reads archives and folders from local disk only, so pods get the data from TFDS."""
-    data = config.data
-    if data.source != "tfds":
-        raise ConfigError(
-            f"data.source={data.source} reads a folder on this machine, which Kubeflow pods cannot see; "
-            "use --set data.source=tfds (TFDS downloads cats_vs_dogs inside the pod)"
-        )
-    if data.archive:
-        raise ConfigError(
-            f"data.archive='{data.archive}' is read from local disk at compile time and Kubeflow pods cannot "
-            "see it (the demo profile's generated sample included); use --set data.archive=none so TFDS "
-            "downloads the archive inside the pod, and --set data.tfds_data_dir=gs://BUCKET/tensorflow_datasets "
-            "to prepare it once and reuse it"
-        )
-    if data.tfds_data_dir and not is_remote_uri(data.tfds_data_dir):
-        raise ConfigError(
-            f"data.tfds_data_dir='{data.tfds_data_dir}' is a local path; use object storage the pods can reach, "
-            "e.g. --set data.tfds_data_dir=gs://BUCKET/tensorflow_datasets, or none"
-        )
-
-
-def check_base_weights(weights: str) -> None:
-    if weights == "imagenet" or weights.lower() in ("none", "") or is_remote_uri(weights):
-        return
-    raise ConfigError(
-        f"trainer.weights='{weights}' is a local file that Kubeflow pods cannot see; upload it and use "
-        "--set trainer.weights=gs://BUCKET/weights.h5 (or imagenet, downloaded by Keras inside the pod)"
-    )
-
-
-def kubeflow_serving_dir(config: PipelineConfig) -> str:
-    """serving_dir if it is a URI; for the local default, <pipeline root>/serving_model."""
-    if is_remote_uri(config.serving_dir):
-        return config.serving_dir
-    local_default = PipelineConfig.__dataclass_fields__["serving_dir"].default
-    if config.serving_dir != local_default:
-        raise ConfigError(
-            f"serving_dir '{config.serving_dir}' is a local path that Kubeflow pods cannot reach; "
-            "use --set serving_dir=gs://BUCKET/serving_model (or leave it unset for <pipeline root>/serving_model)"
-        )
-    return f"{config.pipeline_root.rstrip('/')}/{SERVING_SUBDIR}"
 
 
 def check_image(image: Optional[str]) -> None:
@@ -222,8 +122,6 @@ def request_trainer_gpus(pipeline: tfx.dsl.Pipeline, gpus: int) -> None:
 
 
 def runtime_parameter_defaults(pipeline: tfx.dsl.Pipeline) -> dict[str, Any]:
-    from tfx.orchestration.data_types import RuntimeParameter
-
     return {
         value.name: value.default
         for component in pipeline.components
@@ -263,5 +161,3 @@ def _write_atomically(path: str, text: str) -> None:
         raise
 
 
-def is_remote_uri(location: str) -> bool:
-    return bool(URI_PATTERN.fullmatch(location)) and not location.lower().startswith("file://")

@@ -15,8 +15,9 @@ from matplotlib.ticker import MaxNLocator
 
 from components.evaluator.eval_config import ACCURACY_METRIC
 from components.trainer import history as history_lib
-from pipeline import config as config_lib
-from pipeline.run_page_data import Component, PageData, profile_values
+from pipeline.config import settings
+from pipeline.results.record import ComponentResult
+from pipeline.run_page.data import PageData
 
 # (id, heading) of the page's sections, in order.
 SECTIONS = (
@@ -32,6 +33,11 @@ _STATUS_COLOURS = {"ran": "#3b75af", "cached": "#a7a7a7"}
 _FAILED_COLOUR = "#c0392b"
 
 
+def status_word(status: str) -> str:
+    """A component's state as the page says it: a component that ran, rather than came from the cache."""
+    return "ran" if status == "complete" else status
+
+
 # Plots
 
 
@@ -41,7 +47,7 @@ def figure_png(figure: Figure) -> bytes:
     return out.getvalue()
 
 
-def timeline_plot(components: list[Component]) -> bytes:
+def timeline_plot(components: list[ComponentResult]) -> bytes:
     """The components as bars on the run's clock, coloured by status."""
     spans = timeline_spans(components)
     end = max((start + seconds for start, seconds in spans), default=0.0) or 1.0
@@ -51,8 +57,9 @@ def timeline_plot(components: list[Component]) -> bytes:
     axis = figure.subplots()
     for row, (component, (start, seconds)) in enumerate(zip(components, spans)):
         width = max(seconds, end / 300)
-        axis.barh(row, width, left=start, color=_STATUS_COLOURS.get(component.status, _FAILED_COLOUR))
-        axis.text(start + width + end / 100, row, f"{seconds:.1f} s {component.status}", va="center", fontsize=9)
+        status = status_word(component.status)
+        axis.barh(row, width, left=start, color=_STATUS_COLOURS.get(status, _FAILED_COLOUR))
+        axis.text(start + width + end / 100, row, f"{seconds:.1f} s {status}", va="center", fontsize=9)
     axis.set_yticks(range(len(components)), [c.name for c in components], fontsize=9)
     axis.invert_yaxis()
     axis.set_xlabel("seconds since the first component started")
@@ -60,7 +67,7 @@ def timeline_plot(components: list[Component]) -> bytes:
     return figure_png(figure)
 
 
-def timeline_spans(components: list[Component]) -> list[tuple[float, float]]:
+def timeline_spans(components: list[ComponentResult]) -> list[tuple[float, float]]:
     """(start, seconds) of each component; one without a recorded start follows the one before."""
     spans, clock = [], 0.0
     for component in components:
@@ -140,7 +147,7 @@ def render(data: PageData) -> str:
         "run": run_section(data), "data": data_section(data), "training": training_section(data),
         "evaluation": evaluation_section(data), "errors": errors_section(data), "verdict": verdict_section(data),
     }
-    title = f"{data.pipeline_name}: run {data.run_id}"
+    title = f"{data.result.pipeline_name}: run {data.result.run_id}"
     nav = " ".join(f'<a href="#{key}">{_e(heading)}</a>' for key, heading in SECTIONS)
     body = "\n".join(f'<section id="{key}">\n<h2>{_e(heading)}</h2>\n{sections[key]}\n</section>'
                      for key, heading in SECTIONS)
@@ -191,23 +198,24 @@ def _missing(what: str) -> str:
 
 def run_section(data: PageData) -> str:
     facts = [
-        ("pipeline", data.pipeline_name), ("run", data.run_id), ("profile", data.profile),
-        ("wall time", f"{data.wall_seconds:.1f} s" if data.wall_seconds is not None else "-"),
+        ("pipeline", data.result.pipeline_name), ("run", data.result.run_id), ("profile", data.result.profile),
+        ("wall time", f"{data.result.wall_seconds:.1f} s" if data.result.wall_seconds is not None else "-"),
     ]
     parts = ["<table>\n" + "\n".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in facts) + "\n</table>"]
     parts.append("<h3>Config that differs from the profile</h3>")
     if data.changed_config:
-        defaults = profile_values(data.profile) if data.profile in config_lib.PROFILES else {}
+        defaults = settings.profile_values(data.result.profile) if data.result.profile in settings.PROFILES else {}
         rows = [f"<td>{_e(k)}</td><td>{_e(defaults.get(k, '-'))}</td><td>{_e(v)}</td>"
                 for k, v in sorted(data.changed_config.items())]
-        parts.append(_table(("key", f"profile {data.profile}", "this run"), rows))
+        parts.append(_table(("key", f"profile {data.result.profile}", "this run"), rows))
     else:
-        parts.append(f"<p>None: the {_e(data.profile)} profile as it is.</p>")
+        parts.append(f"<p>None: the {_e(data.result.profile)} profile as it is.</p>")
     parts.append("<h3>Components</h3>")
-    rows = [f"<td>{_e(c.name)}</td><td>{_e(c.status)}</td>{_seconds(c.seconds)}" for c in data.components]
+    rows = [f"<td>{_e(c.name)}</td><td>{_e(status_word(c.status))}</td>{_seconds(c.seconds)}"
+            for c in data.result.components]
     parts.append(_table(("component", "status", "seconds"), rows))
-    if data.components:
-        parts.append(_img(timeline_plot(data.components), "timeline of the components"))
+    if data.result.components:
+        parts.append(_img(timeline_plot(data.result.components), "timeline of the components"))
     return "\n".join(parts)
 
 
@@ -262,13 +270,13 @@ def training_section(data: PageData) -> str:
 
 
 def evaluation_section(data: PageData) -> str:
-    if not data.metrics:
+    if not data.result.metrics:
         return _missing("No evaluation for this run.")
-    names = [m for m in METRIC_ORDER if m in data.metrics] + sorted(set(data.metrics) - set(METRIC_ORDER))
+    names = [m for m in METRIC_ORDER if m in data.result.metrics] + sorted(set(data.result.metrics) - set(METRIC_ORDER))
     rows = []
     for name in names:
         change = data.metric_changes.get(name)
-        rows.append(f"<td>{_e(name)}</td>{_number(data.metrics[name], name)}"
+        rows.append(f"<td>{_e(name)}</td>{_number(data.result.metrics[name], name)}"
                     f"{_number(data.baseline_metrics.get(name))}"
                     f'<td class="number">{f"{change:+.4f}" if change is not None else "-"}</td>')
     parts = ["<p>TFMA on the test split.</p>", _table(("metric", "this model", "baseline", "change"), rows)]
@@ -276,12 +284,12 @@ def evaluation_section(data: PageData) -> str:
     parts.append("<h3>Per label</h3>")
     label_rows = [f"<td>{_e(_label_name(data, key))}</td>{_number(values.get('example_count'))}"
                   f"{_number(values.get(ACCURACY_METRIC), f'{ACCURACY_METRIC}@{_label_name(data, key)}')}"
-                  for key, values in sorted(data.metrics_by_label.items())]
+                  for key, values in sorted(data.result.metrics_by_label.items())]
     parts.append(_table(("label", "examples", "binary_accuracy"), label_rows))
     parts.append("<h3>Confusion matrix</h3>")
     parts.append(confusion_table(data))
     if data.test_probabilities:
-        parts.append(_img(roc_plot(data.test_labels, data.test_probabilities, data.metrics.get("auc")), "ROC curve"))
+        parts.append(_img(roc_plot(data.test_labels, data.test_probabilities, data.result.metrics.get("auc")), "ROC curve"))
     else:
         parts.append(_missing("No ROC curve: the model could not be run on the test split."))
     return "\n".join(parts)
@@ -292,7 +300,7 @@ def _label_name(data: PageData, key: str) -> str:
 
 
 def gate_paragraph(data: PageData) -> str:
-    accuracy = data.metrics.get(ACCURACY_METRIC)
+    accuracy = data.result.metrics.get(ACCURACY_METRIC)
     parts = []
     if data.accuracy_bar is not None and accuracy is not None:
         passed = accuracy >= data.accuracy_bar
@@ -311,11 +319,11 @@ def gate_paragraph(data: PageData) -> str:
 def confusion_table(data: PageData) -> str:
     """Rows: true label; columns: predicted label. From TFMA's per-label slices: the
     accuracy on the slice of label i is the share predicted as i."""
-    if len(data.metrics_by_label) != 2 or len(data.label_names) != 2:
+    if len(data.result.metrics_by_label) != 2 or len(data.label_names) != 2:
         return _missing("No per-label metrics to build it from.")
     rows = []
     for index, name in enumerate(data.label_names):
-        values = data.metrics_by_label.get(str(index), {})
+        values = data.result.metrics_by_label.get(str(index), {})
         count, accuracy = values.get("example_count"), values.get(ACCURACY_METRIC)
         if count is None or accuracy is None:
             return _missing("No per-label metrics to build it from.")
@@ -347,14 +355,14 @@ def errors_section(data: PageData) -> str:
 
 
 def verdict_section(data: PageData) -> str:
-    verdict = "Blessed" if data.blessed else "Not blessed"
-    parts = [f'<p><span class="{"pass" if data.blessed else "fail"}">{verdict}</span>: {_e(data.blessing_reason)}.</p>',
-             f"<p>Baseline: {_e(data.baseline_model or 'none (no model was being served)')}.</p>"]
-    if data.pushed_model_dir:
-        parts.append(f"<p>Pushed version {_e(os.path.basename(data.pushed_model_dir))} to "
-                     f"<code>{_e(data.pushed_model_dir)}</code>.</p>")
+    verdict = "Blessed" if data.result.blessed else "Not blessed"
+    parts = [f'<p><span class="{"pass" if data.result.blessed else "fail"}">{verdict}</span>: {_e(data.result.blessing_reason)}.</p>',
+             f"<p>Baseline: {_e(data.result.baseline_model or 'none (no model was being served)')}.</p>"]
+    if data.result.pushed_model_dir:
+        parts.append(f"<p>Pushed version {_e(os.path.basename(data.result.pushed_model_dir))} to "
+                     f"<code>{_e(data.result.pushed_model_dir)}</code>.</p>")
     else:
-        kept = f": TF Serving keeps serving {_e(data.baseline_model)}" if data.baseline_model else ""
+        kept = f": TF Serving keeps serving {_e(data.result.baseline_model)}" if data.result.baseline_model else ""
         parts.append(f"<p>Nothing pushed{kept}.</p>")
     if data.model_serving_dir:
         parts.append("<p>TF Serving serves the newest version in the model's folder:</p>")

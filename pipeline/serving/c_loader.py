@@ -1,6 +1,6 @@
 """A SavedModel served by TensorFlow's C++ loader, the one TF Serving uses, from Python.
 
-`tools/c_loader/run_saved_model.c` loads the model with `TF_LoadSessionFromSavedModel` (tag
+`run_saved_model.c` (beside this module) loads the model with `TF_LoadSessionFromSavedModel` (tag
 "serve") and runs requests with `TF_SessionRun`, in a process of its own with no Python in
 it; it is compiled on first use with the environment's C compiler against the TensorFlow
 wheel's own C API (`libtensorflow_cc.so.2`). This module compiles it, starts it on a model,
@@ -21,9 +21,9 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
-from pipeline.config import REPO_ROOT
+from pipeline.config.settings import REPO_ROOT
 
-SOURCE = os.path.join(REPO_ROOT, "tools", "c_loader", "run_saved_model.c")
+SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "run_saved_model.c")
 DEFAULT_BUILD_DIR = os.path.join(REPO_ROOT, "outputs", "c_loader")
 SERVE_TAG = "serve"
 # TF_DataType values (tensorflow/c/tf_datatype.h) -> numpy dtypes.

@@ -1,13 +1,12 @@
 """`python -m pipeline check-serving MODEL_DIR`: runs a pushed model as TF Serving would.
 
 Every request goes through TensorFlow's C++ SavedModel loader in a process of its own
-(`pipeline.c_loader`, the loader TF Serving uses) and, for comparison, through Python's
+(`pipeline.serving.c_loader`, the loader TF Serving uses) and, for comparison, through Python's
 object loader (`tf.saved_model.load`, what TFMA uses): every signature, images of every
 format TF Serving's clients send and of extreme sizes, a batch of 32, an undecodable image
 (INVALID_ARGUMENT, then the process must keep serving), tf.Examples, and every request of the
 model's warm-up file, which TF Serving replays before it serves a version.
 
-Exit status: 0 every check passed, 1 any failed, 2 a usage error.
 """
 
 from __future__ import annotations
@@ -19,9 +18,13 @@ import time
 from typing import Callable, Optional, Sequence
 
 import numpy as np
+import tensorflow as tf
+from PIL import Image
 
 from components import features
-from pipeline import c_loader
+from components.example_gen.examples import serialized_example
+from components.trainer import warmup
+from pipeline.serving import c_loader
 
 # Probabilities and logits of the two loaders agree within this.
 TOLERANCE = 1e-5
@@ -37,7 +40,6 @@ IMAGE_FORMATS = (("JPEG", 320, 240), ("PNG", 1, 1), ("GIF", 200, 150), ("BMP", 9
 @dataclasses.dataclass
 class Request:
     """One call of a signature, with the status TF Serving must answer it with."""
-
     name: str
     signature: str
     inputs: dict[str, list[bytes]]
@@ -54,8 +56,6 @@ class Outcome:
 
 def image(fmt: str, width: int, height: int, seed: int = 0) -> bytes:
     """A deterministic picture (gradients and stripes) encoded in `fmt` by Pillow."""
-    from PIL import Image
-
     y, x = np.mgrid[0:height, 0:width]
     pixels = np.stack([x * 255 // max(width - 1, 1), y * 255 // max(height - 1, 1),
                        ((x + y + seed) // 7 % 2) * 200], axis=-1).astype(np.uint8)
@@ -65,9 +65,6 @@ def image(fmt: str, width: int, height: int, seed: int = 0) -> bytes:
 
 
 def standard_requests(export_dir: str) -> list[Request]:
-    from components.example_gen.examples import serialized_example
-    from components.trainer import warmup
-
     mixed = [image(fmt, width, height, seed) for seed, (fmt, width, height) in enumerate(IMAGE_FORMATS)]
     formats = ", ".join(f"{fmt} {width}x{height}" for fmt, width, height in IMAGE_FORMATS)
     batch = warmup.pattern_jpegs(32)
@@ -87,10 +84,6 @@ def standard_requests(export_dir: str) -> list[Request]:
 
 def warmup_requests(export_dir: str) -> list[Request]:
     """Every request of the model's warm-up file, as TF Serving replays them."""
-    import tensorflow as tf
-
-    from components.trainer import warmup
-
     if not os.path.exists(warmup.warmup_path(export_dir)):
         return []
     requests = []
@@ -109,8 +102,6 @@ def check(export_dir: str, requests: Optional[Sequence[Request]] = None,
 
     Raises c_loader.CLoaderError when the C loader cannot be built or the model does not load.
     """
-    import tensorflow as tf
-
     requests = list(standard_requests(export_dir) if requests is None else requests)
     python_model = tf.saved_model.load(export_dir)
     outcomes = []
@@ -125,8 +116,6 @@ def check(export_dir: str, requests: Optional[Sequence[Request]] = None,
 
 
 def _check_one(c_model: c_loader.CSavedModel, python_model, request: Request) -> tuple[bool, str]:
-    import tensorflow as tf
-
     try:
         c_outputs = c_model.run(request.signature, request.inputs)
     except c_loader.RequestError as error:
@@ -161,31 +150,3 @@ def _compare(c_outputs: dict, python_outputs: dict) -> tuple[bool, str]:
         worst = max(worst, difference)
     outputs = ", ".join(f"{key} {tuple(value.shape)}" for key, value in sorted(c_outputs.items()))
     return True, f"{outputs}; equal to Python's loader within {worst:.1g}"
-
-
-def add_parser(commands) -> None:
-    parser = commands.add_parser("check-serving", help="run a pushed model through TF Serving's C++ loader")
-    parser.add_argument("model_dir", help="a version folder, e.g. serving_model/cats_vs_dogs/<version>")
-
-
-def command_check_serving(args) -> int:
-    if not os.path.isfile(os.path.join(args.model_dir, "saved_model.pb")):
-        print(f"error: {args.model_dir} has no saved_model.pb; pass a version folder such as "
-              "serving_model/cats_vs_dogs/<version>", flush=True)
-        return 2
-    print(f"[check-serving] {args.model_dir}: TensorFlow's C++ loader (TF_LoadSessionFromSavedModel, "
-          "tag serve) against Python's loader", flush=True)
-
-    def report(outcome: Outcome) -> None:
-        status = "ok  " if outcome.passed else "FAIL"
-        print(f"  {status} {outcome.request.signature}: {outcome.request.name}: {outcome.detail} "
-              f"({outcome.seconds:.2f} s)", flush=True)
-
-    try:
-        outcomes = check(args.model_dir, on_outcome=report)
-    except c_loader.CLoaderError as error:
-        print(f"[check-serving] FAILED: {error}", flush=True)
-        return 1
-    failed = [outcome for outcome in outcomes if not outcome.passed]
-    print(f"[check-serving] {len(outcomes) - len(failed)} passed, {len(failed)} failed", flush=True)
-    return 1 if failed else 0

@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Iterator
 
-from pipeline.config import ConfigError
+from pipeline.config.settings import ConfigError
 
 LOCK_FILE = ".run.lock"
 

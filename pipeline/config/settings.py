@@ -9,9 +9,9 @@ from typing import Any, Optional
 
 from components.config import DataConfig, SAMPLE_ARCHIVE_NAME, TrainerConfig
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_SAMPLE_ARCHIVE = os.path.join(REPO_ROOT, "data", "generated", SAMPLE_ARCHIVE_NAME)
-# The image README's deploy section builds; tag and push it to a registry the cluster can pull from.
+# The image docs/kubeflow.md builds; tag and push it to a registry the cluster can pull from.
 DEFAULT_IMAGE = "cats-dogs-tfx:0.1.0"
 DEFAULT_DEMO_WEIGHTS = os.path.join(REPO_ROOT, "data", "generated", "mobilenet_v3_small_64.weights.h5")
 
@@ -176,3 +176,35 @@ def _parse_value(key: str, raw: str, field_type: Any) -> Any:
         raise ConfigError(f"config key '{key}' has unsupported type {field_type}")
     expected = {bool: "true or false", int: "an integer", float: "a number"}[base]
     raise ConfigError(f"--set {key}={raw}: expected {expected}" + (" or none" if optional else ""))
+
+
+def values_by_key(config: PipelineConfig) -> dict[str, Any]:
+    """A config as {`--set` key: value}."""
+    values = {}
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if dataclasses.is_dataclass(value):
+            values.update({f"{field.name}.{key}": sub for key, sub in dataclasses.asdict(value).items()})
+        elif field.name != "profile":
+            values[field.name] = value
+    return values
+
+
+def profile_values(profile: str) -> dict[str, Any]:
+    """The profile's config as {`--set` key: value}."""
+    return values_by_key(load_profile(profile))
+
+
+def changes_from_profile(config: PipelineConfig) -> dict[str, Any]:
+    """Where a config differs from its profile, by `--set` key (taken before a run fills in
+    paths of its own)."""
+    defaults = profile_values(config.profile)
+    return {key: value for key, value in values_by_key(config).items() if defaults.get(key) != value}
+
+
+def profile_of_pipeline(pipeline_name: str) -> str:
+    """The profile whose pipeline has this name ("unknown" when none has)."""
+    for name, make in sorted(PROFILES.items()):
+        if make().pipeline_name == pipeline_name:
+            return name
+    return "unknown"

@@ -1,0 +1,164 @@
+"""What each command of `python -m pipeline` does, from its parsed arguments to its exit status.
+
+Each command imports the modules it runs when it runs (TensorFlow, TFX, kfp.local): the CLI
+then starts in a fraction of a second, and `predict` never loads TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Callable, Optional
+
+from pipeline.cli import exit_status
+from pipeline.config import settings
+
+if TYPE_CHECKING:
+    from pipeline.results.record import RunResult
+
+
+def load_config(args: argparse.Namespace) -> settings.PipelineConfig:
+    config = settings.load_profile(args.profile)
+    settings.apply_overrides(config, args.overrides)
+    if getattr(args, "pipeline_root", None):
+        config.pipeline_root = args.pipeline_root
+    if getattr(args, "serving_dir", None):
+        config.serving_dir = args.serving_dir
+    if getattr(args, "archive", None):
+        config.data.archive = args.archive
+        config.sample.enabled = False
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipeline.run_page import page
+    from pipeline.runners import local
+
+    config = load_config(args)
+    changed = settings.changes_from_profile(config)  # before the run fills in paths of its own
+    print(f"[pipeline] profile {config.profile}: {config.pipeline_name}, root {config.resolved_pipeline_root}",
+          flush=True)
+    try:
+        result = local.run(config, args.beam_args)
+    except local.Interrupted as interrupted:
+        return report_interrupted(interrupted.stage)
+    except local.PipelineFailed as failure:
+        print(f"[pipeline] FAILED: {failure}", file=sys.stderr)
+        return exit_status.FAILED
+    result.run_page = write_page(lambda: page.write_run_page(result, config.resolved_pipeline_root, changed))
+    return finish(result, args.summary_json)
+
+
+def run_compiled(args: argparse.Namespace) -> int:
+    from pipeline.run_page import page
+    from pipeline.runners import compiled
+
+    root = args.pipeline_root or os.path.join(settings.REPO_ROOT, "outputs", "kfp-local")
+    try:
+        result = compiled.run_compiled(args.spec, args.params, root)
+    except KeyboardInterrupt:
+        return report_interrupted("the compiled pipeline's run")
+    result.run_page = write_page(lambda: page.write_run_page(result, root))
+    return finish(result, args.summary_json)
+
+
+def compile_kubeflow(args: argparse.Namespace) -> int:
+    from pipeline.runners import kubeflow
+
+    path = kubeflow.compile_kubeflow(load_config(args), args.output, args.image, args.beam_args, local=args.local)
+    print(f"[pipeline] wrote {path}", flush=True)
+    return exit_status.OK
+
+
+def predict(args: argparse.Namespace) -> int:
+    from pipeline.serving import client
+
+    client_class = client.GrpcClient if args.grpc else client.RestClient
+    connection = client_class(args.server, args.model, args.version, args.timeout)
+    try:
+        results = client.predict_files(args.images, connection, args.batch_size, args.retries)
+    finally:
+        connection.close()
+    if args.json:
+        print(json.dumps([result.to_json() for result in results], indent=2))
+    for result in results:
+        if result.error:
+            print(result.line(), file=sys.stderr)
+        elif not args.json:
+            print(result.line())
+    return exit_status.SOME_FAILED if any(result.error for result in results) else exit_status.ALL_PREDICTED
+
+
+def check_serving(args: argparse.Namespace) -> int:
+    from pipeline.serving import c_loader, check
+
+    if not os.path.isfile(os.path.join(args.model_dir, "saved_model.pb")):
+        print(f"error: {args.model_dir} has no saved_model.pb; pass a version folder such as "
+              "serving_model/cats_vs_dogs/<version>", flush=True)
+        return exit_status.USAGE
+    print(f"[check-serving] {args.model_dir}: TensorFlow's C++ loader (TF_LoadSessionFromSavedModel, "
+          "tag serve) against Python's loader", flush=True)
+
+    def report(outcome: check.Outcome) -> None:
+        status = "ok  " if outcome.passed else "FAIL"
+        print(f"  {status} {outcome.request.signature}: {outcome.request.name}: {outcome.detail} "
+              f"({outcome.seconds:.2f} s)", flush=True)
+
+    try:
+        outcomes = check.check(args.model_dir, on_outcome=report)
+    except c_loader.CLoaderError as error:
+        print(f"[check-serving] FAILED: {error}", flush=True)
+        return exit_status.CHECKS_FAILED
+    failed = [outcome for outcome in outcomes if not outcome.passed]
+    print(f"[check-serving] {len(outcomes) - len(failed)} passed, {len(failed)} failed", flush=True)
+    return exit_status.CHECKS_FAILED if failed else exit_status.CHECKS_PASSED
+
+
+def report(args: argparse.Namespace) -> int:
+    from pipeline.results import metadata as results_metadata
+    from pipeline.run_page import page
+
+    try:
+        root = args.pipeline_root or settings.load_profile(args.profile or "demo").resolved_pipeline_root
+        wanted = settings.load_profile(args.profile).pipeline_name if args.profile else None
+        name = results_metadata.pipeline_name_in(root, wanted)
+        profile = args.profile or settings.profile_of_pipeline(name)
+        path = page.write_recorded_run_page(root, name, profile, run_id=args.run_id)
+    except (results_metadata.NoRun, settings.ConfigError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return exit_status.USAGE
+    print(f"[pipeline] wrote {path}", flush=True)
+    return exit_status.PAGE_WRITTEN
+
+
+def write_page(write: Callable[[], str]) -> Optional[str]:
+    """The run's page; a run whose page cannot be written keeps its outcome and says why."""
+    try:
+        return write()
+    except Exception as error:  # the run's outcome stands without its page
+        print(f"[pipeline] warning: no run page: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+        return None
+
+
+def report_interrupted(stage: str) -> int:
+    print(f"[pipeline] interrupted during {stage}; nothing was pushed. Run the same command again to resume: "
+          "finished components come from the cache and the Trainer from its last finished epoch.",
+          file=sys.stderr, flush=True)
+    return exit_status.INTERRUPTED
+
+
+def finish(result: "RunResult", summary_json: Optional[str]) -> int:
+    """Prints the summary (and writes it as JSON); the exit status for what the run did."""
+    print(result.render(), flush=True)
+    if summary_json:
+        with open(summary_json, "w") as out:
+            out.write(result.to_json())
+    if result.pushed_model_dir:
+        return exit_status.PUSHED
+    unfinished = result.unfinished()
+    if unfinished:
+        print(f"[pipeline] FAILED: {', '.join(unfinished)} did not complete", file=sys.stderr)
+        return exit_status.FAILED
+    return exit_status.NOT_BLESSED if not result.blessed else exit_status.FAILED

@@ -1,0 +1,65 @@
+"""Runs the pipeline on this machine: LocalDagRunner, ML Metadata in SQLite, Beam in process."""
+
+import os
+import time
+from typing import Optional
+
+from tfx import v1 as tfx
+
+from pipeline.config.settings import PipelineConfig
+from pipeline.pipeline import create_pipeline
+from pipeline.results import metadata as results_metadata
+from pipeline.results.record import RunResult
+from pipeline.runners import lock, preflight
+from pipeline.runners.inputs import beam_args, prepare_inputs
+from pipeline.runners.progress import ComponentProgress
+
+
+def run(config: PipelineConfig, extra_beam_args: Optional[list[str]] = None) -> RunResult:
+    """Runs the pipeline under the pipeline root's lock; raises Interrupted on Ctrl-C,
+    PipelineFailed when a component fails, ConfigError (lock.RootInUse included) on bad input."""
+    preflight.run_all(config)
+    with lock.hold(config.resolved_pipeline_root):
+        try:
+            prepare_inputs(config)
+        except KeyboardInterrupt:
+            raise Interrupted("preparing the inputs") from None
+        return _run_components(config, extra_beam_args)
+
+
+def _run_components(config: PipelineConfig, extra_beam_args: Optional[list[str]]) -> RunResult:
+    metadata_dir = os.path.dirname(config.metadata_path)
+    os.makedirs(metadata_dir, exist_ok=True)
+    pipeline = create_pipeline(
+        config,
+        beam_pipeline_args=beam_args(config, extra_beam_args),
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            config.metadata_path
+        ),
+    )
+    order = [component.id for component in pipeline.components]
+    started = time.monotonic()
+    with ComponentProgress() as progress:
+        try:
+            tfx.orchestration.LocalDagRunner().run(pipeline)
+        except KeyboardInterrupt:
+            raise Interrupted(progress.current or "starting the pipeline") from None
+        except Exception as error:
+            raise PipelineFailed(progress.current or "the pipeline", error) from error
+    return results_metadata.from_metadata(
+        config.resolved_pipeline_root, config.pipeline_name, config.profile, component_seconds=progress.seconds,
+        order=order, wall_seconds=round(time.monotonic() - started, 2))
+
+
+class PipelineFailed(RuntimeError):
+    def __init__(self, component: str, error: BaseException):
+        super().__init__(f"{component} failed: {type(error).__name__}: {error}")
+        self.component = component
+
+
+class Interrupted(RuntimeError):
+    """Ctrl-C (SIGINT) stopped the run; `stage` is the component (or step) it stopped."""
+
+    def __init__(self, stage: str):
+        super().__init__(f"interrupted during {stage}")
+        self.stage = stage
