@@ -1,18 +1,60 @@
 # The image the compiled Kubeflow pipeline runs (README, "Deploying to Kubeflow Pipelines"):
 # Python 3.13 on Debian 13 (glibc 2.41; TFX 1.21's wheels need glibc >= 2.39), the stack
-# pinned in pyproject.toml and this project, run as a non-root user. Each task's command
-# is set by the compiled pipeline: python -m tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor
-FROM python:3.13-slim-trixie
+# pinned in pyproject.toml and this project, run as a non-root numeric user.
+#
+#   make image                       docker where a Docker engine answers, else Podman
+#   docker build -t cats-dogs-tfx:0.1.0 .
+#
+# BASE_IMAGE chooses the base: the official python image by default; offline (no registry),
+# tools/image/base-from-rootfs makes an equivalent from Debian 13's packages and `make image`
+# passes it here. The base must give Debian 13 with apt, and `python` and `pip` on PATH.
+#
+# No `# syntax=` line: it would make BuildKit pull its frontend from a registry. The cache
+# mount below is understood by BuildKit's built-in frontend (Docker 23+, where BuildKit is
+# the default builder) and by Podman/Buildah (1.24+; Podman 4.3 tested); Docker's legacy
+# builder (DOCKER_BUILDKIT=0) does not know RUN --mount and refuses the file.
+ARG BASE_IMAGE=python:3.13-slim-trixie
+FROM ${BASE_IMAGE}
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+
+# C and C++ compilers from Debian: pyfarmhash (tensorflow-data-validation needs it) is published
+# only as source and is compiled by pip; the TF Serving check compiles
+# pipeline/serving/run_saved_model.c against TensorFlow's C API when it runs.
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gcc g++ libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+
+# A numeric user (uid 1000): a cluster enforcing runAsNonRoot can verify a number, not a name.
+# Its home holds the TFDS and Keras caches. KFP's launcher makes local mirrors of artifact
+# URIs under /gcs, /minio and /s3 (backend/src/v2/component/launcher_v2.go, LocalPathForURI,
+# prepareOutputFolders) as the task's user, so they exist and are writable by any uid.
+RUN groupadd --gid 1000 tfx \
+    && useradd --uid 1000 --gid 1000 --create-home --home-dir /home/tfx --shell /bin/bash tfx \
+    && mkdir -m 1777 /gcs /minio /s3
+
 WORKDIR /pipeline
-
-COPY pyproject.toml README.md ./
+# The pinned stack first, from pyproject.toml alone, so that its layer (about 3.5 minutes) is
+# rebuilt only when the pins change, not on every change to the project's code. Pip's
+# downloads stay in a build cache between builds (not in the image).
+COPY pyproject.toml ./
+RUN --mount=type=cache,target=/root/.cache/pip \
+    python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" \
+        > /tmp/pins.txt \
+    && pip install -r /tmp/pins.txt \
+    && rm /tmp/pins.txt
+# Then the project itself, its dependencies already there.
+COPY README.md ./
 COPY pipeline ./pipeline
 COPY components ./components
 COPY data ./data
-RUN pip install -e .
+RUN --mount=type=cache,target=/root/.cache/pip pip install --no-deps -e .
 
-# TFDS and Keras cache downloads under the user's home.
-RUN useradd --create-home --uid 1000 tfx
-USER tfx
+# The project is read-only to the user; what the pipeline writes by default under the checkout
+# (outputs/, serving_model/, data/generated/) is the user's. Kubeflow tasks write under the
+# pipeline root that is mounted in (or gs://), which uid 1000 must be able to write.
+RUN mkdir -p outputs serving_model data/generated \
+    && chown 1000:1000 outputs serving_model data/generated \
+    && chmod -R a+rX /pipeline
+
+USER 1000:1000

@@ -3,8 +3,10 @@
 SHELL := /bin/bash
 IN_ENV := tools/in-env
 PROFILE ?= demo
+# The image the compiled Kubeflow pipeline runs (pipeline/config's DEFAULT_IMAGE).
+IMAGE ?= cats-dogs-tfx:0.1.0
 
-.PHONY: setup test demo bench clean
+.PHONY: setup test demo bench image clean
 
 setup:
 	@tools/setup
@@ -17,6 +19,13 @@ demo: setup
 
 bench: setup
 	$(IN_ENV) python tools/bench/run_all.py
+
+# Builds Dockerfile with docker where a Docker engine answers, else with Podman; with no
+# registry reachable, on a local base made from Debian 13's packages (tools/image/build says
+# how). BASE_IMAGE=NAME picks the base, ENGINE=docker|podman the engine, BUILD_ARGS adds
+# arguments (e.g. --no-cache). Runs on the host: it needs no project environment.
+image:
+	@IMAGE='$(IMAGE)' tools/image/build
 
 clean:
 	rm -rf outputs data/generated

@@ -1,10 +1,13 @@
-"""What can be checked of the Kubeflow image without a Docker engine: its base, what it
-installs, its user, and that the stack it installs is the one tested here."""
+"""What can be checked of the Kubeflow image without a container engine: its base (a build
+argument), what it installs, its numeric user, and that the stack it installs is the one
+tested here. tests/image_test.py builds the image and checks it from inside."""
 
 import importlib.metadata
 import os
 import re
 import shlex
+import subprocess
+import sys
 import tomllib
 
 import pytest
@@ -13,15 +16,49 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # glibc of the Debian releases the official python images are built on.
 DEBIAN_GLIBC = {"bookworm": (2, 36), "trixie": (2, 41)}
 MIN_GLIBC = (2, 39)
-ENTRYPOINT_MODULE = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
+# What every compiled task runs, and the TFX entrypoint it hands over to.
+ENTRYPOINT_MODULES = ("pipeline.runners.task_entrypoint", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor")
+PIP_CACHE = "/root/.cache/pip"
+
+
+def dockerfile_text():
+    with open(os.path.join(REPO_ROOT, "Dockerfile")) as dockerfile:
+        return dockerfile.read()
 
 
 def dockerfile_instructions():
     """(INSTRUCTION, arguments) pairs, continuation lines joined and comments dropped."""
-    with open(os.path.join(REPO_ROOT, "Dockerfile")) as dockerfile:
-        text = re.sub(r"\\\n", " ", dockerfile.read())
+    text = re.sub(r"\\\n", " ", dockerfile_text())
     lines = [line.strip() for line in text.splitlines()]
     return [tuple(line.split(None, 1)) for line in lines if line and not line.startswith("#")]
+
+
+def arguments_of(name):
+    return [arguments for instruction, arguments in dockerfile_instructions() if instruction == name]
+
+
+def run_commands():
+    """Each RUN's (flags, command): flags are its leading --options (such as --mount=...)."""
+    runs = []
+    for arguments in arguments_of("RUN"):
+        words = arguments.split(" ")
+        flags = []
+        while words and words[0].startswith("--"):
+            flags.append(words.pop(0))
+        runs.append((flags, re.sub(r"\s+", " ", " ".join(words)).strip()))
+    return runs
+
+
+def build_args_before_from():
+    """ARG NAME=DEFAULT declared before the first FROM (the ones FROM may use)."""
+    args = {}
+    for instruction, arguments in dockerfile_instructions():
+        if instruction == "FROM":
+            break
+        if instruction == "ARG":
+            name, _, default = arguments.partition("=")
+            args[name.strip()] = default.strip()
+    return args
 
 
 def pyproject():
@@ -29,11 +66,13 @@ def pyproject():
         return tomllib.load(file)
 
 
-def test_base_is_python_on_a_debian_with_glibc_2_39_or_newer():
-    bases = [arguments for instruction, arguments in dockerfile_instructions() if instruction == "FROM"]
-    assert len(bases) == 1
-    match = re.fullmatch(r"python:(\d+)\.(\d+)-slim-(\w+)", bases[0])
-    assert match, f"expected an official python:X.Y-slim-<debian> base, got {bases[0]}"
+def test_base_is_a_build_argument_defaulting_to_python_on_a_debian_with_glibc_2_39_or_newer():
+    bases = arguments_of("FROM")
+    assert bases == ["${BASE_IMAGE}"], "one stage, its base chosen by the BASE_IMAGE build argument"
+    default = build_args_before_from().get("BASE_IMAGE")
+    assert default, "ARG BASE_IMAGE=<default> before FROM"
+    match = re.fullmatch(r"python:(\d+)\.(\d+)-slim-(\w+)", default)
+    assert match, f"expected the official python:X.Y-slim-<debian> image as the default base, got {default}"
     assert DEBIAN_GLIBC[match.group(3)] >= MIN_GLIBC
     python = f"{match.group(1)}.{match.group(2)}"
     requires = pyproject()["project"]["requires-python"]
@@ -42,21 +81,73 @@ def test_base_is_python_on_a_debian_with_glibc_2_39_or_newer():
     assert as_tuple(low) <= as_tuple(python) < as_tuple(high)
 
 
+def test_the_offline_base_is_the_same_debian_and_python_as_the_default():
+    """tools/image/base-from-rootfs stands in for the default base where no registry answers."""
+    with open(os.path.join(REPO_ROOT, "tools", "image", "base-from-rootfs")) as script:
+        text = script.read()
+    default = build_args_before_from()["BASE_IMAGE"]
+    suite = re.fullmatch(r"python:\d+\.\d+-slim-(\w+)", default).group(1)
+    assert f"DEBIAN_SUITE=${{DEBIAN_SUITE:-{suite}}}" in text
+    packages = re.search(r"^PACKAGES=(\S+)", text, re.M).group(1).split(",")
+    assert {"python3", "python3-venv", "python3-dev"} <= set(packages)
+    # python and pip first on PATH, as in the official image.
+    assert re.search(r'--change "ENV PATH=\$VENV/bin:', text) and "VENV=/opt/venv" in text
+
+
 def test_installs_the_project_with_exactly_pyprojects_pins():
-    instructions = dockerfile_instructions()
-    copied = [shlex.split(arguments)[:-1] for instruction, arguments in instructions if instruction == "COPY"]
-    assert ["pyproject.toml", "README.md"] in copied
+    """First pyproject's pinned dependencies alone (a layer that survives code changes), then
+    the project without dependencies: pyproject's requirements and nothing else."""
+    copied = [shlex.split(arguments)[:-1] for arguments in arguments_of("COPY")]
+    assert copied[0] == ["pyproject.toml"] and ["README.md"] in copied
     for package in pyproject()["tool"]["setuptools"]["packages"]["find"]["include"]:
         assert [package.rstrip("*")] in copied
-    pip_installs = [
-        arguments for instruction, arguments in instructions if instruction == "RUN" and "pip install" in arguments
-    ]
-    assert pip_installs == ["pip install -e ."], "the image installs pyproject's requirements and nothing else"
+    pip_installs = [command for _, command in run_commands() if "pip install" in command]
+    assert len(pip_installs) == 2, pip_installs
+    pins, project = pip_installs
+    writes_pins = re.fullmatch(r"python -c \"(.*)\" > (\S+) && pip install -r (\S+) && rm (\S+)", pins)
+    assert writes_pins and len({writes_pins.group(2), writes_pins.group(3), writes_pins.group(4)}) == 1, pins
+    assert project == "pip install --no-deps -e ."
+    # The command that writes the pins file, run here on this checkout's pyproject.toml.
+    written = subprocess.run([sys.executable, "-c", writes_pins.group(1)], cwd=REPO_ROOT, capture_output=True,
+                             text=True, check=True).stdout.split()
+    assert written == pyproject()["project"]["dependencies"]
+    assert "PIP_NO_CACHE_DIR" not in dockerfile_text()
 
 
-def test_runs_as_a_non_root_user():
-    users = [arguments for instruction, arguments in dockerfile_instructions() if instruction == "USER"]
-    assert users and users[-1] not in ("root", "0")
+def test_pips_downloads_are_cached_between_builds_outside_the_image():
+    for flags, command in run_commands():
+        if "pip install" in command:
+            assert f"--mount=type=cache,target={PIP_CACHE}" in flags, command
+    # A `# syntax=` line would make BuildKit fetch its frontend from a registry.
+    assert not re.search(r"^#\s*syntax\s*=", dockerfile_text(), re.M | re.I)
+
+
+def test_installs_c_and_cpp_compilers_from_debian():
+    """g++ for pyfarmhash (source only, needed by tensorflow-data-validation), gcc for the TF
+    Serving check, which compiles pipeline/serving/run_saved_model.c when it runs."""
+    installs = [command for _, command in run_commands() if "apt-get install" in command]
+    assert installs, "the compilers come from Debian's packages"
+    words = set(" ".join(installs).split())
+    assert {"gcc", "g++"} <= words
+    install_index = min(i for i, (_, c) in enumerate(run_commands()) if "apt-get install" in c)
+    pip_index = min(i for i, (_, c) in enumerate(run_commands()) if "pip install" in c)
+    assert install_index < pip_index
+
+
+def test_runs_as_a_numeric_non_root_user_that_exists():
+    users = arguments_of("USER")
+    assert users, "the image runs as a user other than root"
+    uid, _, gid = users[-1].partition(":")
+    assert uid.isdigit() and int(uid) != 0, f"USER {users[-1]}: a cluster's runAsNonRoot can only verify a number"
+    assert gid == "" or gid.isdigit()
+    commands = " ".join(command for _, command in run_commands())
+    assert re.search(rf"useradd\b[^&;]*--uid {uid}\b[^&;]*--create-home", commands), "the uid has a user and a home"
+
+
+def test_kfp_launcher_paths_are_writable_by_any_uid():
+    """KFP's launcher makes /gcs, /minio and /s3 mirrors of artifact URIs as the task's user."""
+    commands = " ".join(command for _, command in run_commands())
+    assert re.search(r"mkdir -m 1777 /gcs /minio /s3\b", commands)
 
 
 @pytest.mark.parametrize("requirement", pyproject()["project"]["dependencies"])
@@ -74,4 +165,5 @@ def test_dockerignore_keeps_environments_and_outputs_out_of_the_build_context():
 def test_the_entrypoint_module_the_compiled_spec_calls_is_importable():
     import importlib.util
 
-    assert importlib.util.find_spec(ENTRYPOINT_MODULE) is not None
+    for module in ENTRYPOINT_MODULES:
+        assert importlib.util.find_spec(module) is not None, module

@@ -24,7 +24,7 @@ from pipeline.runners import lock as run_lock
 from pipeline.cli import exit_status
 from pipeline.config.settings import load_profile
 from pipeline.pipeline import TRAINER_CHECKPOINTS
-from small_disk import mounted_tmpfs
+from support.small_disk import mounted_tmpfs
 
 pytestmark = pytest.mark.e2e
 

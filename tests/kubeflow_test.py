@@ -8,6 +8,7 @@ change with `UPDATE_GOLDEN=1 tools/in-env python -m pytest tests/kubeflow_test.p
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -134,12 +135,14 @@ def test_every_executor_is_one_open_source_kfp_runs(tmp_path, profile_args):
     assert len(executors) == len(EXPECTED_UPSTREAM)
 
 
-def test_every_container_runs_the_image_through_tfx_entrypoint(spec):
+def test_every_container_runs_the_image_through_our_task_entrypoint(spec):
+    """pipeline/runners/task_entrypoint.py, which hands over to TFX's entrypoint
+    (tests/task_entrypoint_test.py runs it in every runner's shape)."""
     containers = container_executors(spec)
     assert len(containers) == len(EXPECTED_UPSTREAM)
     assert {container["image"] for container in containers.values()} == {IMAGE}
     assert {tuple(container["command"]) for container in containers.values()} == {
-        ("python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor")
+        ("python", "-m", "pipeline.runners.task_entrypoint")
     }
 
 
@@ -229,6 +232,9 @@ def test_compiled_spec_matches_the_golden_file(spec):
         (["--profile", "demo"], "data.archive="),
         (["--set", "trainer.weights=/data/xception.h5"], "trainer.weights='/data/xception.h5' is a local file"),
         (["--set", "serving_dir=/srv/models"], "serving_dir '/srv/models' is a local path"),
+        (["--pipeline-root", "s3://b/r"], "pipeline root 's3://b/r': TensorFlow 2.21 has no S3 filesystem"),
+        (["--pipeline-root", "minio://mlpipeline/v2/artifacts"], "KFP's default MinIO root is S3 underneath"),
+        (["--set", "serving_dir=s3://b/models"], "serving_dir 's3://b/models': TensorFlow 2.21 has no S3 filesystem"),
     ],
 )
 def test_bad_input_is_a_usage_error_and_writes_nothing(args, message, tmp_path, capsys):
@@ -238,17 +244,22 @@ def test_bad_input_is_a_usage_error_and_writes_nothing(args, message, tmp_path, 
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_spec_names_its_pipeline_root(spec):
+    """A run submitted without a root uses this one, not KFP's default minio:// root."""
+    assert spec["defaultPipelineRoot"] == ROOT
+
+
 def test_missing_pipeline_root_is_a_usage_error(tmp_path, capsys):
     assert cli.main(["compile-kubeflow", "--output", str(tmp_path / "p.yaml")]) == exit_status.USAGE
     assert "needs --pipeline-root" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 
-def test_default_image_is_the_one_readme_documents():
+def test_default_image_is_the_one_make_image_builds():
     args = cli.build_parser().parse_args(["compile-kubeflow", "--output", "p.yaml"])
     assert args.image == settings.DEFAULT_IMAGE
-    with open(os.path.join(REPO_ROOT, "README.md")) as readme:
-        assert f"docker build -t {settings.DEFAULT_IMAGE} ." in readme.read()
+    with open(os.path.join(REPO_ROOT, "Makefile")) as makefile:
+        assert re.search(r"^IMAGE \?= (\S+)$", makefile.read(), re.M).group(1) == settings.DEFAULT_IMAGE
 
 
 def test_runtime_values_reach_run_fn_custom_config(spec):
@@ -352,7 +363,7 @@ def launcher_executor_input(pipeline_spec, task_name, input_uris, output_uris, o
     }
 
 
-def test_compiled_statistics_gen_task_runs_with_the_tfx_container_entrypoint(spec, tmp_path):
+def test_compiled_statistics_gen_task_runs_with_declared_types_as_vertex_gives_them(spec, tmp_path):
     examples, statistics, output_file = tmp_path / "examples", tmp_path / "statistics", tmp_path / "task" / "output.json"
     write_tiny_examples(examples)
     executor_input = launcher_executor_input(

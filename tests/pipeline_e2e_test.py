@@ -1,6 +1,8 @@
-"""End to end on the generated sample: the demo profile through the CLI, three runs in one root.
+"""End to end on the generated sample: the demo profile through the CLI, four runs in one root
+(the session's `demo_runs`, tests/conftest.py).
 
-1. first run: blessed (no baseline yet) and pushed;
+1. first run (with an accuracy bar of 0.6, a setting the run page shows): blessed (no
+   baseline yet) and pushed;
 2. a retrained model: ExampleGen and Transform come from the cache, the Evaluator compares
    against the first model as baseline;
 3. a gate the model does not meet (an accuracy bar of 1.0): exit 3, nothing pushed;
@@ -9,7 +11,6 @@
 """
 
 import glob
-import json
 import os
 import subprocess
 import sys
@@ -30,38 +31,13 @@ pytestmark = pytest.mark.e2e
 DEMO = load_profile("demo")
 
 
-def run_demo(root, *extra):
-    summary_path = os.path.join(root, f"summary-{len(glob.glob(os.path.join(root, 'summary-*')))}.json")
-    result = subprocess.run(
-        [sys.executable, "-m", "pipeline", "run", "--profile", "demo",
-         "--pipeline-root", os.path.join(root, "pipeline"), "--serving-dir", os.path.join(root, "serving"),
-         "--summary-json", summary_path, *extra],
-        capture_output=True, text=True, timeout=1200,
-    )
-    summary = json.load(open(summary_path)) if os.path.exists(summary_path) else None
-    return result, summary
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("demo"))
-    first = run_demo(root)
-    assert first[0].returncode == exit_status.PUSHED, first[0].stdout[-3000:] + first[0].stderr[-5000:]
-    second = run_demo(root, "--set", "trainer.seed=7", "--set", "evaluator.max_accuracy_drop=1.0")
-    assert second[0].returncode == exit_status.PUSHED, second[0].stdout[-3000:] + second[0].stderr[-5000:]
-    third = run_demo(root, "--set", "trainer.seed=7", "--set", "evaluator.accuracy_bar=1.0")
-    worse = run_demo(root, "--set", "trainer.phase1_epochs=0", "--set", "trainer.phase2_epochs=0",
-                     "--set", "evaluator.accuracy_bar=0")
-    return root, [first, second, third, worse]
-
-
 def serving_versions(root):
     base = os.path.join(root, "serving", DEMO.model_name)
     return sorted(name for name in os.listdir(base)) if os.path.isdir(base) else []
 
 
-def test_first_run_is_blessed_and_pushes_one_version(runs):
-    root, [(result, summary), *_] = runs
+def test_first_run_is_blessed_and_pushes_one_version(demo_runs):
+    root, [(result, summary), *_] = demo_runs
     assert summary["blessed"] is True and summary["profile"] == "demo"
     assert summary["metrics"]["binary_accuracy"] >= DEMO.evaluator.accuracy_bar
     assert 0.0 <= summary["metrics"]["auc"] <= 1.0
@@ -90,8 +66,8 @@ CONSOLE_NOISE = (
 )
 
 
-def test_console_shows_progress_and_epochs_and_no_warning_a_user_cannot_act_on(runs):
-    _, [(result, _), *_] = runs
+def test_console_shows_progress_and_epochs_and_no_warning_a_user_cannot_act_on(demo_runs):
+    _, [(result, _), *_] = demo_runs
     console = result.stdout + result.stderr
     for component in ("TfdsExampleGen", "Transform", "Trainer", "Evaluator", "Pusher"):
         assert f"[pipeline] {component} finished in" in console
@@ -101,8 +77,8 @@ def test_console_shows_progress_and_epochs_and_no_warning_a_user_cannot_act_on(r
     assert [line for line in console.splitlines() if any(text in line for text in noise)] == []
 
 
-def test_pushed_model_classifies_the_test_split_through_serving_default(runs):
-    root, [(_, summary), *_] = runs
+def test_pushed_model_classifies_the_test_split_through_serving_default(demo_runs):
+    root, [(_, summary), *_] = demo_runs
     images, labels = read_split(root, "test")
     serve = tf.saved_model.load(summary["pushed_model_dir"]).signatures["serving_default"]
     predicted = []
@@ -114,10 +90,10 @@ def test_pushed_model_classifies_the_test_split_through_serving_default(runs):
     assert accuracy >= DEMO.evaluator.accuracy_bar
 
 
-def test_pushed_model_passes_every_check_in_tensorflows_cpp_loader(runs):
+def test_pushed_model_passes_every_check_in_tensorflows_cpp_loader(demo_runs):
     """`python -m pipeline check-serving`: every signature and warm-up request through the C++
     loader TF Serving uses (TF_LoadSessionFromSavedModel in a process without Python)."""
-    _, [(_, summary), *_] = runs
+    _, [(_, summary), *_] = demo_runs
     result = subprocess.run([sys.executable, "-m", "pipeline", "check-serving", summary["pushed_model_dir"]],
                             capture_output=True, text=True, timeout=600)
 
@@ -129,8 +105,8 @@ def test_pushed_model_passes_every_check_in_tensorflows_cpp_loader(runs):
     assert " 0 failed" in result.stdout
 
 
-def test_second_run_reuses_data_and_compares_against_the_first_model(runs):
-    root, [(_, first), (_, second), *_] = runs
+def test_second_run_reuses_data_and_compares_against_the_first_model(demo_runs):
+    root, [(_, first), (_, second), *_] = demo_runs
     components = second["components"]
     assert components["TfdsExampleGen"]["status"] == "cached"
     assert components["Transform"]["status"] == "cached"
@@ -143,9 +119,9 @@ def test_second_run_reuses_data_and_compares_against_the_first_model(runs):
     assert "binary_accuracy" in diffs  # the candidate was compared against a baseline
 
 
-def test_gate_the_model_does_not_meet_exits_3_and_pushes_nothing(runs):
+def test_gate_the_model_does_not_meet_exits_3_and_pushes_nothing(demo_runs):
     """The second run's model (cached), against a bar of 1.0: it classifies some test images wrong."""
-    root, [_, (_, second), (result, third), _] = runs
+    root, [_, (_, second), (result, third), _] = demo_runs
     assert second["metrics"]["binary_accuracy"] < 1.0
     assert result.returncode == exit_status.NOT_BLESSED, result.stderr[-3000:]
     assert third["blessed"] is False and third["pushed_model_dir"] is None
@@ -154,8 +130,8 @@ def test_gate_the_model_does_not_meet_exits_3_and_pushes_nothing(runs):
     assert not [name for name in os.listdir(os.path.join(root, "serving", DEMO.model_name)) if not name.isdigit()]
 
 
-def test_a_model_worse_than_the_served_one_is_not_blessed_and_pushes_nothing(runs):
-    root, [*_, (result, worse)] = runs
+def test_a_model_worse_than_the_served_one_is_not_blessed_and_pushes_nothing(demo_runs):
+    root, [*_, (result, worse)] = demo_runs
     assert result.returncode == exit_status.NOT_BLESSED, result.stdout[-3000:] + result.stderr[-3000:]
     assert worse["blessed"] is False and worse["pushed_model_dir"] is None
     assert worse["metrics"]["binary_accuracy"] >= 0  # the bar (0) passed: the baseline decided
@@ -163,8 +139,8 @@ def test_a_model_worse_than_the_served_one_is_not_blessed_and_pushes_nothing(run
     assert len(serving_versions(root)) == 2
 
 
-def test_metadata_holds_one_execution_per_component_per_run(runs):
-    root, _ = runs
+def test_metadata_holds_one_execution_per_component_per_run(demo_runs):
+    root, _ = demo_runs
     store = report.open_store(os.path.join(root, "pipeline", "metadata", "metadata.sqlite"))
     run_ids = [c.name for c in store.get_contexts_by_type("pipeline_run")]
     assert len(run_ids) == 4

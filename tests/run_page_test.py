@@ -1,9 +1,10 @@
 """The run page (pipeline/run_page): built from constructed data, and the page of a real
 demo run opened in headless Chromium (Debian's package, installed by `make setup`).
 
-The browser test runs one demo pipeline into outputs/run-page-test/ (git-ignored; replaced on
-every run) and keeps Chromium's screenshot next to the page, at
-outputs/run-page-test/pipeline/reports/<run id>/report.png, for a person to look at.
+The browser test opens the page of the session's first demo run (tests/conftest.py, in a
+temporary root) and keeps a copy of the page with Chromium's screenshot, at
+outputs/run-page-test/pipeline/reports/<run id>/report.png (git-ignored; replaced on every
+run), for a person to look at.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
-import types
 
 import numpy as np
 import pytest
@@ -36,10 +35,10 @@ from pipeline.config.settings import REPO_ROOT, apply_overrides, load_profile
 from pipeline.results import evaluation
 from pipeline.results import metadata as results_metadata
 from pipeline.results.record import ComponentResult, RunResult
-from pipeline.results.task_outputs import TaskRecord, from_task_outputs
 from pipeline.run_page import data as run_page_data
 from pipeline.run_page import html as run_page_html
 from pipeline.run_page import page as run_page
+from support.records import compiled_twin
 
 DEMO = load_profile("demo")
 GOLDEN_JPEG = os.path.join(os.path.dirname(__file__), "golden", "tiny.jpg")
@@ -302,22 +301,11 @@ def test_report_on_a_root_without_runs_says_so_and_exits_2(tmp_path, capsys):
 
 
 @pytest.fixture(scope="module")
-def demo_run():
-    """One demo run with an accuracy bar other than the profile's (a config change to show)."""
-    shutil.rmtree(DEMO_ROOT, ignore_errors=True)
-    os.makedirs(DEMO_ROOT)
-    summary_path = os.path.join(DEMO_ROOT, "summary.json")
-    started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "pipeline", "run", "--profile", "demo",
-         "--pipeline-root", os.path.join(DEMO_ROOT, "pipeline"), "--serving-dir", os.path.join(DEMO_ROOT, "serving"),
-         "--summary-json", summary_path, "--set", "evaluator.accuracy_bar=0.6"],
-        capture_output=True, text=True, timeout=1200,
-    )
-    seconds = time.monotonic() - started
-    assert result.returncode in (exit_status.PUSHED, exit_status.NOT_BLESSED), result.stdout[-3000:] + result.stderr[-5000:]
-    with open(summary_path) as f:
-        return os.path.join(DEMO_ROOT, "pipeline"), json.load(f), seconds
+def demo_run(demo_runs):
+    """The session's first demo run (tests/conftest.py), which set an accuracy bar other than
+    the profile's, a config change to show: (pipeline root, summary)."""
+    root, [(_, summary), *_] = demo_runs
+    return os.path.join(root, "pipeline"), summary
 
 
 @pytest.fixture(scope="module")
@@ -325,7 +313,7 @@ def demo_page(demo_run):
     """The page the run wrote, named in its summary; rewritten here from the run's record with
     the run's own measurements, as the run writes it, so that the test checks this code
     whatever the run did."""
-    root, summary, _ = demo_run
+    root, summary = demo_run
     result = results_metadata.from_metadata(
         root, DEMO.pipeline_name, "demo", run_id=summary["run_id"],
         component_seconds={name: info["seconds"] for name, info in summary["components"].items()},
@@ -359,7 +347,7 @@ def rendered(page_path, tmp_path) -> dict:
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make setup installs it)")
 def test_demo_runs_page_in_chromium_shows_every_section_every_image_and_the_summarys_figures(
         demo_run, demo_page, tmp_path):
-    root, summary, _ = demo_run
+    root, summary = demo_run
     page_path, *_ = demo_page
     assert page_path == run_page.page_path(root, summary["run_id"])
     assert summary["run_page"] == page_path  # the run itself wrote the page and named it in its summary
@@ -396,11 +384,14 @@ def test_demo_runs_page_in_chromium_shows_every_section_every_image_and_the_summ
     if summary["pushed_model_dir"]:
         assert summary["pushed_model_dir"] in text["verdict"]
 
-    # the screenshot, kept next to the page
-    screenshot = os.path.join(os.path.dirname(page_path), "report.png")
+    # the screenshot, kept with a copy of the page for a person to look at
+    kept = os.path.join(DEMO_ROOT, "pipeline", os.path.relpath(os.path.dirname(page_path), root))
+    shutil.rmtree(DEMO_ROOT, ignore_errors=True)
+    shutil.copytree(os.path.dirname(page_path), kept)
+    screenshot = os.path.join(kept, "report.png")
     height = min(found["height"], MAX_SCREENSHOT_HEIGHT)
     chromium(tmp_path / "profile", f"--window-size={SCREENSHOT_WIDTH},{height}", f"--screenshot={screenshot}",
-             "file://" + page_path)
+             "file://" + os.path.join(kept, run_page.PAGE_NAME))
     with Image.open(screenshot) as image:
         assert image.size == (SCREENSHOT_WIDTH, height)
         assert np.asarray(image.convert("L")).std() > 10  # not a blank page
@@ -410,11 +401,13 @@ def test_demo_runs_page_in_chromium_shows_every_section_every_image_and_the_summ
 def test_report_command_rebuilds_the_page_from_metadata_alone(demo_run, demo_page, capsys):
     """Without the run's summary: durations, metrics, verdict and the config change all come
     from ML Metadata and the artifacts."""
-    root, summary, _ = demo_run
+    root, summary = demo_run
     page_path, *_ = demo_page
-    assert commands.report(report_args("--pipeline-root", root)) == exit_status.PAGE_WRITTEN
+    first_run = ("--pipeline-root", root, "--run", summary["run_id"])
+    assert commands.report(report_args(*first_run)) == exit_status.PAGE_WRITTEN
     assert capsys.readouterr().out.strip() == f"[pipeline] wrote {page_path}"
-    data = run_page_data.from_result(results_metadata.from_metadata(root, DEMO.pipeline_name, "demo"))
+    data = run_page_data.from_result(
+        results_metadata.from_metadata(root, DEMO.pipeline_name, "demo", run_id=summary["run_id"]))
     assert data.result.run_id == summary["run_id"] and data.result.profile == "demo"
     assert data.changed_config == {"evaluator.accuracy_bar": 0.6}
     assert data.result.metrics == summary["metrics"] and data.result.blessed == summary["blessed"]
@@ -430,7 +423,7 @@ def test_a_compiled_runs_page_reads_the_same_from_its_task_outputs(demo_run, dem
     the tasks' output artifacts (whose metadata carries numbers as floats) and says the same
     as the local run's page about the data, the training, the evaluation, the errors and the
     verdict."""
-    root, summary, _ = demo_run
+    root, summary = demo_run
     local_page, *_ = demo_page
     twin = compiled_twin(results_metadata.from_metadata(root, DEMO.pipeline_name, "demo", run_id=summary["run_id"]),
                          "compiled-check", parameters={"accuracy_bar": 0.6})
@@ -440,20 +433,6 @@ def test_a_compiled_runs_page_reads_the_same_from_its_task_outputs(demo_run, dem
     assert re.findall(r'<section id="([^"]+)">', compiled) == SECTION_IDS
     for key in SECTION_IDS[1:]:
         assert section_html(compiled, key) == section_html(local, key), key
-
-
-def compiled_twin(local: RunResult, run_id: str, parameters: dict) -> RunResult:
-    """The record kfp.local's outputs would give for the same tasks: each output artifact with
-    its properties as task metadata, whose numbers KFP carries as floats."""
-    records = {}
-    for component in local.components:
-        outputs = {key: types.SimpleNamespace(
-                       uri=artifact.uri,
-                       metadata={k: float(v) if isinstance(v, int) else v for k, v in artifact.properties.items()})
-                   for (task, key), artifact in local.artifacts.items() if task == component.name}
-        records[component.name] = TaskRecord(component.status, component.seconds, component.start or 0.0, outputs)
-    return from_task_outputs(local.pipeline_name, run_id, records, [c.name for c in local.components],
-                             parameters=parameters, wall_seconds=local.wall_seconds)
 
 
 def section_html(page: str, key: str) -> str:

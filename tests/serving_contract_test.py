@@ -1,74 +1,16 @@
-"""The signature contract TF Serving and its clients rely on, read from a pushed model.
+"""The signature contract TF Serving and its clients rely on, read from a pushed model (the
+session's `pushed_model`, tests/conftest.py)."""
 
-Also home of `pushed_model`, the one small exported and pushed model the serving tests share
-(warmup_test and serving_client_test import the fixture and `load_saved_model`).
-"""
-
-import functools
 import os
 
-import numpy as np
-import pytest
 import tensorflow as tf
-import tensorflow_transform as tft
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 
-import sample_images
+from support import sample_images
+from support.serving_model import MODEL_NAME, load_saved_model
 from components import features
-from components.config import TrainerConfig
-from components.pusher.executor import push_atomically
 from components.trainer import export, warmup
-from components.trainer import model as model_lib
-from components.transform import standalone
-from pipeline.config import settings as config_lib
-
-SIZE = 32
-CONFIG = TrainerConfig(base="mobilenet_v3_small", weights="none", image_size=SIZE)
-MODEL_NAME = config_lib.PipelineConfig.model_name
-
-
-@functools.cache
-def _export_and_push(root: str) -> str:
-    """Exports an untrained tiny model with a real transform graph and pushes it under `root`.
-
-    Returns the pushed version's folder. Cached so that one test session builds it once.
-    """
-    graph_dir, _ = standalone.transform_images(sample_images.mixed_images(), [0, 1, 0, 1, 0], root, SIZE)
-    model, base = model_lib.build_model(CONFIG)
-    give_distinct_outputs(model, base)
-    export_dir = os.path.join(root, "export")
-    export.export_serving_model(model, tft.TFTransformOutput(graph_dir), SIZE, export_dir)
-    _, version_dir = push_atomically(export_dir, os.path.join(root, "serving_model", MODEL_NAME))
-    return version_dir
-
-
-def give_distinct_outputs(model, base) -> None:
-    """BatchNorm statistics and head weights that make an untrained model's outputs differ per
-    image, so that comparing two loaders' outputs compares something."""
-    rng = np.random.default_rng(0)
-    images = tf.constant(rng.uniform(0, 255, (8, SIZE, SIZE, 3)), tf.float32)
-    model_lib.calibrate_batch_norm(base, model_lib.scale_for_base(CONFIG.base, images))
-    head = model.get_layer("logit")
-    kernel = rng.normal(0, 1, head.kernel.shape).astype("float32")
-    head.kernel.assign(kernel)
-    logits = model(images, training=False).numpy().ravel()
-    scale = 2.0 / max(float(logits.std()), 1e-12)  # logits spread over about [-2, 2]
-    head.kernel.assign(kernel * scale)
-    head.bias.assign([-float(logits.mean()) * scale])
-
-
-@functools.cache
-def load_saved_model(path: str):
-    """tf.saved_model.load, once per path: the serving tests share the loaded model."""
-    return tf.saved_model.load(path)
-
-
-@pytest.fixture(scope="session")
-def pushed_model(tmp_path_factory) -> str:
-    """`<root>/serving_model/cats_vs_dogs/<version>`, a pushed serving model."""
-    return _export_and_push(str(tmp_path_factory.getbasetemp() / "pushed_model"))
-
 
 def _serving_signature(version_dir):
     saved_model = saved_model_pb2.SavedModel()

@@ -15,16 +15,16 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 
-import sample_images
+from support import sample_images
 from components import features
 from components.trainer import export, warmup
 from pipeline.serving import c_loader
 from pipeline.serving import check as serving_check
-from serving_contract_test import CONFIG, SIZE, give_distinct_outputs, pushed_model  # noqa: F401 (fixture)
+from support.serving_model import CONFIG, SIZE, give_distinct_outputs
 
 
 @pytest.fixture(scope="module")
-def outcomes(pushed_model):  # noqa: F811
+def outcomes(pushed_model):
     return serving_check.check(pushed_model)
 
 
@@ -52,7 +52,7 @@ def test_one_batch_mixes_every_format_and_the_extreme_sizes():
     assert {(1, 1), (4000, 3000)} <= {(width, height) for _, width, height in formats}
 
 
-def test_probabilities_vary_and_equal_pythons_loader(pushed_model):  # noqa: F811
+def test_probabilities_vary_and_equal_pythons_loader(pushed_model):
     images = [sample_images.jpeg(seed=i, size=(60 + 7 * i, 40 + 5 * i)) for i in range(8)]
     with c_loader.CSavedModel(pushed_model) as model:
         outputs = model.run("serving_default", {features.SERVING_INPUT_KEY: images})
@@ -65,7 +65,7 @@ def test_probabilities_vary_and_equal_pythons_loader(pushed_model):  # noqa: F81
     assert list(outputs[features.PREDICTED_LABEL_KEY]) == list(expected[features.PREDICTED_LABEL_KEY].numpy())
 
 
-def test_undecodable_image_is_invalid_argument_and_the_process_keeps_serving(pushed_model):  # noqa: F811
+def test_undecodable_image_is_invalid_argument_and_the_process_keeps_serving(pushed_model):
     with c_loader.CSavedModel(pushed_model) as model:
         with pytest.raises(c_loader.RequestError) as error:
             model.run("serving_default", {features.SERVING_INPUT_KEY: [sample_images.jpeg(), b"\x00garbage"]})
@@ -83,7 +83,7 @@ def test_a_file_that_is_no_saved_model_is_reported(tmp_path):
         c_loader.CSavedModel(str(tmp_path))
 
 
-def test_a_model_the_c_loader_cannot_load_is_reported_with_its_reason(pushed_model, tmp_path):  # noqa: F811
+def test_a_model_the_c_loader_cannot_load_is_reported_with_its_reason(pushed_model, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(pushed_model, broken)
     (broken / "variables" / "variables.index").write_bytes(b"not a checkpoint index")
@@ -143,7 +143,7 @@ def run_check_serving(model_dir):
                           capture_output=True, text=True, timeout=600)
 
 
-def test_check_serving_command_passes_a_pushed_model_and_fails_the_former_export(pushed_model, module_export):  # noqa: F811
+def test_check_serving_command_passes_a_pushed_model_and_fails_the_former_export(pushed_model, module_export):
     passed, failed = run_check_serving(pushed_model), run_check_serving(module_export)
 
     assert passed.returncode == 0, passed.stdout[-3000:] + passed.stderr[-3000:]

@@ -10,6 +10,15 @@ from pipeline.config.locations import PIPELINE_NAME_PATTERN, is_remote_uri
 from pipeline.config.settings import ConfigError, PipelineConfig
 
 SERVING_SUBDIR = "serving_model"
+# Object stores KFP installs offer that the tasks' TensorFlow cannot read or write: every
+# component reads and writes its artifacts through tf.io.gfile.
+_NO_S3 = ("TensorFlow 2.21 has no S3 filesystem (it moved to tensorflow-io, which publishes no wheel for Python "
+          "3.13), so no task could read or write its artifacts there; use a gs:// bucket "
+          "(--pipeline-root gs://BUCKET/pipelines), with credentials for the pods as docs/kubeflow.md says")
+UNREADABLE_SCHEMES = {
+    "s3": _NO_S3,
+    "minio": "KFP's default MinIO root is S3 underneath: " + _NO_S3,
+}
 
 
 @dataclasses.dataclass
@@ -33,6 +42,10 @@ def to_kubeflow_config(config: PipelineConfig) -> KubeflowConfig:
     check_base_weights(config.trainer.weights)
     values = {field.name: getattr(config, field.name) for field in dataclasses.fields(config)}
     values["serving_dir"] = kubeflow_serving_dir(config)
+    for what, uri in (("serving_dir", values["serving_dir"]), ("data.tfds_data_dir", config.data.tfds_data_dir),
+                      ("trainer.weights", config.trainer.weights)):
+        if uri:
+            check_readable_scheme(what, uri)
     return KubeflowConfig(**values)
 
 
@@ -48,14 +61,21 @@ def check_pipeline_name(name: str) -> None:
 def check_pipeline_root(root: Optional[str]) -> None:
     if not root:
         raise ConfigError(
-            "a Kubeflow compile needs --pipeline-root URI on storage the pods can reach, "
-            "e.g. gs://BUCKET/pipelines or s3://BUCKET/pipelines"
+            "a Kubeflow compile needs --pipeline-root URI on storage the pods can reach, e.g. gs://BUCKET/pipelines"
         )
     if not is_remote_uri(root):
         raise ConfigError(
             f"pipeline root '{root}' is a local path; Kubeflow pods cannot see this machine's files. "
-            "Pass --pipeline-root with object storage, e.g. gs://BUCKET/pipelines, s3://BUCKET/pipelines"
+            "Pass --pipeline-root with object storage, e.g. gs://BUCKET/pipelines"
         )
+    check_readable_scheme("pipeline root", root)
+
+
+def check_readable_scheme(what: str, uri: str) -> None:
+    """Refuses a URI whose storage the tasks' TensorFlow cannot reach."""
+    scheme = uri.split("://", 1)[0].lower() if is_remote_uri(uri) else ""
+    if scheme in UNREADABLE_SCHEMES:
+        raise ConfigError(f"{what} '{uri}': {UNREADABLE_SCHEMES[scheme]}")
 
 
 def check_data_source(config: PipelineConfig) -> None:

@@ -135,8 +135,9 @@ def components_of(executions: dict[str, metadata_store_pb2.Execution], measured:
             seconds = measured.get(name, 0.0)
         else:
             seconds = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
+        start = round((execution.create_time_since_epoch - first) / 1000, 2)
         components.append(ComponentResult(name, _STATES.get(execution.last_known_state, "unknown"), round(seconds, 2),
-                                          (execution.create_time_since_epoch - first) / 1000))
+                                          start))
     return components
 
 
@@ -144,7 +145,7 @@ def wall_seconds_of(executions: dict[str, metadata_store_pb2.Execution]) -> floa
     """From the first execution's start to the last one's end, as ML Metadata recorded them."""
     first = min(e.create_time_since_epoch for e in executions.values())
     last = max(e.last_update_time_since_epoch for e in executions.values())
-    return (last - first) / 1000
+    return round((last - first) / 1000, 2)
 
 
 def properties_of(execution_or_artifact) -> dict[str, Any]:

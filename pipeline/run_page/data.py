@@ -20,7 +20,6 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_model_analysis as tfma  # noqa: F401  (TFMA's protos, for the evaluation's records)
 from PIL import Image
 from tensorflow.core.util import event_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2

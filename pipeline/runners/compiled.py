@@ -4,9 +4,11 @@
 substitution (`{{$}}`, the executor input), runtime parameters, executor outputs and artifact
 passing between tasks. What it lacks is a way to run a container task without a Docker
 engine: its SubprocessRunner refuses container components. `ContainerTaskAsSubprocess` runs
-each container's command and arguments as a subprocess of this environment, which holds what
-the image holds (the Dockerfile installs this project and pyproject's pins). Where a Docker
-engine runs and the image is built, kfp.local's own DockerRunner runs the image instead.
+each container's command and arguments, unchanged, as a subprocess of this environment, which
+holds what the image holds (the Dockerfile installs this project and pyproject's pins): the
+command a cluster runs, our task entrypoint (pipeline/runners/task_entrypoint.py), which takes
+kfp.local's executor input as it takes the backend's. Where a Docker engine runs and the image
+is built, kfp.local's own DockerRunner runs the image instead.
 """
 
 from __future__ import annotations
@@ -34,8 +36,6 @@ from pipeline.results.task_outputs import TaskRecord
 from pipeline.runners import lock
 
 _PYTHON_NAMES = ("python", "python3")
-_EXECUTOR_INPUT_FLAG = "--json_serialized_invocation_args"
-_INPUTS_SPEC_FLAG = "--json_serialized_inputs_spec_args"
 _KFP_TYPES = {"NUMBER_INTEGER": int, "NUMBER_DOUBLE": float, "STRING": str, "BOOLEAN": bool}
 
 
@@ -104,39 +104,11 @@ class ContainerTaskAsSubprocess:
         self.env_vars = env_vars or {}
 
     def run(self):
-        command = with_declared_input_types(self.full_command)
+        command = list(self.full_command)
         if command and command[0] in _PYTHON_NAMES:
             command[0] = sys.executable
         result = subprocess.run(command, env={**os.environ, **self.env_vars})
         return status.Status.SUCCESS if result.returncode == 0 else status.Status.FAILURE
-
-
-def with_declared_input_types(command: list[str]) -> list[str]:
-    """The command with each input artifact's type as the task declares it.
-
-    A KFP backend hands a task its input artifacts with the type the producer declared (TFX's
-    types are instance schemas, "title: tfx.Examples ..."), which TFX's container entrypoint
-    reads to rebuild each artifact. kfp.local hands them over as the generic
-    "system.Artifact"; the task's own input definitions, which TFX passes in
-    --json_serialized_inputs_spec_args, give the declared type back.
-    """
-    command = list(command)
-    try:
-        executor_at = command.index(_EXECUTOR_INPUT_FLAG) + 1
-        spec_at = command.index(_INPUTS_SPEC_FLAG) + 1
-    except ValueError:
-        return command
-    executor_input = json.loads(command[executor_at])
-    declared = json.loads(command[spec_at]).get("artifacts", {})
-    for name, artifact_list in executor_input.get("inputs", {}).get("artifacts", {}).items():
-        schema = declared.get(name, {}).get("artifactType")
-        if not schema:
-            continue
-        for runtime_artifact in artifact_list.get("artifacts", []):
-            if runtime_artifact.get("type", {}).get("schemaTitle", "").startswith("system."):
-                runtime_artifact["type"] = schema
-    command[executor_at] = json.dumps(executor_input)
-    return command
 
 
 @contextlib.contextmanager

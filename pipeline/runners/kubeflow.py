@@ -27,6 +27,10 @@ TRAINER_ID = "Trainer"
 GPU_RESOURCE = "nvidia.com/gpu"
 OUTPUT_SUFFIXES = (".yaml", ".yml", ".json")
 
+# What every compiled task runs: our entrypoint, which puts the executor input each runner
+# gives into the shape TFX's own entrypoint reads, then runs TFX's (pipeline/runners/task_entrypoint.py).
+TASK_COMMAND = ["python", "-m", "pipeline.runners.task_entrypoint"]
+
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 
 
@@ -57,12 +61,14 @@ def compile_kubeflow(
     request_trainer_gpus(pipeline, config.trainer.gpus)
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
-            default_image=image, use_pipeline_spec_2_1=True
+            default_image=image, default_commands=TASK_COMMAND, use_pipeline_spec_2_1=True
         )
     )
     defaults = runtime_parameter_defaults(pipeline)
     pipeline_job = runner.run(pipeline, parameter_values=defaults, write_out=False)
     declare_parameter_defaults(pipeline_job["pipelineSpec"], defaults)
+    # A run submitted without a root would otherwise fall back to KFP's default minio:// root.
+    pipeline_job["pipelineSpec"]["defaultPipelineRoot"] = kubeflow_config.resolved_pipeline_root
     _write_atomically(output, _serialize(pipeline_job, output))
     return output
 

@@ -10,7 +10,7 @@ from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.pusher import executor as pusher_executor
-from small_disk import mounted_tmpfs
+from support.small_disk import mounted_tmpfs
 
 
 def make_model(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from tfx.types import standard_artifacts
 
-import sample_images
+from support import sample_images
 from components.config import TrainerConfig
 from components.trainer import checkpoints, executor, training
 from components.trainer import model as model_lib

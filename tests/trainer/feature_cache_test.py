@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import sample_images
+from support import sample_images
 from components.config import TrainerConfig
 from components.trainer import feature_cache, training
 from components.trainer import model as model_lib

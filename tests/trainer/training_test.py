@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-import sample_images
+from support import sample_images
 from components import features
 from components.config import TrainerConfig
 from components.trainer import checkpoints, history, training

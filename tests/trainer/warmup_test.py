@@ -5,18 +5,18 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 
-import sample_images
+from support import sample_images
 from components import features
 from components.trainer import warmup
-from serving_contract_test import load_saved_model, pushed_model  # noqa: F401 (fixture)
+from support.serving_model import load_saved_model
 
 
 @pytest.fixture(scope="module")
-def serving_default(pushed_model):  # noqa: F811
+def serving_default(pushed_model):
     return load_saved_model(pushed_model).signatures["serving_default"]
 
 
-def test_pushed_model_carries_one_predict_request_per_warmup_batch_size(pushed_model):  # noqa: F811
+def test_pushed_model_carries_one_predict_request_per_warmup_batch_size(pushed_model):
     logs = warmup.read_warmup_requests(pushed_model)
 
     assert [log.WhichOneof("log_type") for log in logs] == ["predict_log"] * len(warmup.WARMUP_BATCH_SIZES)

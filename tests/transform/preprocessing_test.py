@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 
-import sample_images
+from support import sample_images
 from components import features
 from components.trainer import tfrecords
 from components.transform import preprocessing, standalone

@@ -21,7 +21,7 @@ from components.transform import executor as executor_lib
 from components.transform.component import Transform
 from pipeline.runners import inputs as local_runner
 from pipeline.config.settings import demo_profile
-import sample_images
+from support import sample_images
 
 SIZE = 24
 SPLIT_IMAGES = {"train": 6, "eval": 4}

@@ -6,7 +6,7 @@ through TensorFlow's C++ SavedModel loader (TF_LoadSessionFromSavedModel and TF_
 the C program of pipeline.serving.c_loader, TF Serving's loader; its figures include the pipe to it)
 against the same model in Python's object loader (tf.saved_model.load), calls alternating so
 that both see the same load. Client overhead: per request, the client against the loopback REST
-and gRPC servers of tests/serving_client_test.py (which answer through the C loader) minus the
+and gRPC servers of tests/support/loopback.py (which answer through the C loader) minus the
 direct call to the C loader, alternating as well.
 """
 
@@ -16,21 +16,18 @@ import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path[:0] = [REPO, os.path.join(REPO, "tests")]
+import tensorflow as tf
+import tensorflow_transform as tft
 
-import tensorflow as tf  # noqa: E402
-import tensorflow_transform as tft  # noqa: E402
-
-import sample_images  # noqa: E402
-from components import features  # noqa: E402
-from components.config import TrainerConfig  # noqa: E402
-from components.pusher.executor import push_atomically  # noqa: E402
-from components.trainer import export, warmup  # noqa: E402
-from components.trainer import model as model_lib  # noqa: E402
-from components.transform import standalone  # noqa: E402
-from pipeline.serving import client as predict  # noqa: E402
-from serving_client_test import GrpcLoopbackServer, RestLoopbackServer, SavedModelServable  # noqa: E402
+from components import features
+from components.config import TrainerConfig
+from components.pusher.executor import push_atomically
+from components.trainer import export, warmup
+from components.trainer import model as model_lib
+from components.transform import standalone
+from pipeline.serving import client as predict
+from tests.support import sample_images
+from tests.support.loopback import GrpcLoopbackServer, RestLoopbackServer, SavedModelServable
 
 IMAGE_SIZE = 96
 CONFIG = TrainerConfig(base="mobilenet_v3_small", weights="none", image_size=IMAGE_SIZE)

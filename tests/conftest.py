@@ -1,0 +1,76 @@
+"""Session fixtures the test modules share: each pipeline run is made once, and every test that
+needs such a run reads it. Tests that must break a run (tests/faults_test.py) keep roots of
+their own."""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pipeline.cli import exit_status
+from support.serving_model import export_and_push
+
+# The first demo run sets a bar other than the profile's, a config change the run page shows.
+FIRST_RUN_SETTINGS = ("--set", "evaluator.accuracy_bar=0.6")
+# The compiled runs' runtime parameters: the first pushes; the second, an untrained head with
+# no bar, is compared against the first's model as its baseline and is worse.
+COMPILED_OVERRIDES = ("--param", "phase1_epochs=2", "--param", "accuracy_bar=0.6")
+COMPILED_WORSE = ("--param", "phase1_epochs=0", "--param", "phase2_epochs=0", "--param", "accuracy_bar=0")
+
+
+def pipeline_cli(*args: str, timeout: float = 1500) -> subprocess.CompletedProcess:
+    """`python -m pipeline ARGS` in a process of its own, output captured."""
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def run_demo(root: str, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """`python -m pipeline run --profile demo` with `root`'s pipeline root and serving folder."""
+    summary_path = os.path.join(root, f"summary-{len(glob.glob(os.path.join(root, 'summary-*')))}.json")
+    result = pipeline_cli("run", "--profile", "demo", "--pipeline-root", os.path.join(root, "pipeline"),
+                          "--serving-dir", os.path.join(root, "serving"), "--summary-json", summary_path, *extra)
+    summary = json.load(open(summary_path)) if os.path.exists(summary_path) else None
+    return result, summary
+
+
+@pytest.fixture(scope="session")
+def demo_runs(tmp_path_factory):
+    """Four demo runs in one root: the first pushes; the second, retrained (another seed), is
+    compared against the first; the third meets no gate (a bar of 1.0); the fourth, an
+    untrained head with no bar, is worse than the model served. (root, [(result, summary)])."""
+    root = str(tmp_path_factory.mktemp("demo"))
+    first = run_demo(root, *FIRST_RUN_SETTINGS)
+    assert first[0].returncode == exit_status.PUSHED, first[0].stdout[-3000:] + first[0].stderr[-5000:]
+    second = run_demo(root, "--set", "trainer.seed=7", "--set", "evaluator.max_accuracy_drop=1.0")
+    assert second[0].returncode == exit_status.PUSHED, second[0].stdout[-3000:] + second[0].stderr[-5000:]
+    third = run_demo(root, "--set", "trainer.seed=7", "--set", "evaluator.accuracy_bar=1.0")
+    worse = run_demo(root, "--set", "trainer.phase1_epochs=0", "--set", "trainer.phase2_epochs=0",
+                     "--set", "evaluator.accuracy_bar=0")
+    return root, [first, second, third, worse]
+
+
+@pytest.fixture(scope="session")
+def compiled_runs(tmp_path_factory):
+    """The demo compiled with `compile-kubeflow --local` and run twice by `run-compiled`
+    (kfp.local) in one root. (root, [(result, summary)])."""
+    root = tmp_path_factory.mktemp("compiled")
+    spec = root / "demo.yaml"
+    compiled = pipeline_cli("compile-kubeflow", "--local", "--profile", "demo", "--output", str(spec),
+                            "--pipeline-root", str(root / "pipeline"), "--set", f"serving_dir={root / 'serving'}")
+    assert compiled.returncode == 0, compiled.stderr[-3000:]
+    runs = []
+    for number, params in ((1, COMPILED_OVERRIDES), (2, COMPILED_WORSE)):
+        summary_path = root / f"summary-{number}.json"
+        result = pipeline_cli("run-compiled", str(spec), *params, "--pipeline-root", str(root / "kfp"),
+                              "--summary-json", str(summary_path))
+        summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
+        runs.append((result, summary))
+    return root, runs
+
+
+@pytest.fixture(scope="session")
+def pushed_model(tmp_path_factory) -> str:
+    """`<root>/serving_model/cats_vs_dogs/<version>`: the small serving model, exported and pushed."""
+    return export_and_push(str(tmp_path_factory.mktemp("pushed_model")))

@@ -1,0 +1,550 @@
+"""Our task entrypoint (pipeline/runners/task_entrypoint.py) runs every task of the demo's
+compiled Kubeflow spec with the executor input each runner really gives it.
+
+The open-source KFP backend is the case that matters: every one of the 8 tasks runs, chained,
+with the executor input built as kubeflow/pipelines' backend/src/v2 builds it (each rule cites
+the Go file it copies: `Backend` below), and each reads its inputs and writes its outputs.
+Vertex AI's shape (declared types) and kfp.local's (`system.Artifact`) run ExampleValidator (two
+inputs) on the chain's artifacts. TFX's own entrypoint fails on the backend's shape: that is
+what the module fixes. The subprocesses run once per module, two at a time where the DAG
+allows: about 2 minutes on 2 idle cores, most of it the chain.
+"""
+
+import concurrent.futures
+import copy
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from pipeline.runners import task_entrypoint
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OURS = "pipeline.runners.task_entrypoint"
+TFX_ENTRYPOINT = task_entrypoint.TFX_ENTRYPOINT
+TASKS = ["TfdsExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
+         "Evaluator", "Pusher"]
+# config/gcs.go, GCSProviderConfig.ProvideSessionInfo with no providers configured; the JSON
+# metadata/client.go RecordArtifact stores as `store_session_info`.
+STORE_SESSION_INFO = json.dumps({"Provider": "gs", "Params": {"fromEnv": "true"}}, separators=(",", ":"))
+
+
+# ---------------------------------------------------------------------------------------------
+# The compiled spec and how a task's command is run.
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    """The demo's spec, compiled for this machine: one epoch, no fine-tuning."""
+    base = tmp_path_factory.mktemp("task_entrypoint")
+    output, root, serving = base / "pipeline.yaml", base / "root", base / "serving"
+    finished = subprocess.run(
+        [sys.executable, "-m", "pipeline", "compile-kubeflow", "--local", "--profile", "demo",
+         "--output", str(output), "--pipeline-root", str(root), "--set", f"serving_dir={serving}",
+         "--set", "trainer.phase1_epochs=1", "--set", "trainer.phase2_epochs=0"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=1200, env=task_env(),
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    return {"spec": yaml.safe_load(output.read_text()), "root": str(root), "serving": str(serving)}
+
+
+def task_env():
+    return {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+
+
+def component(spec, task):
+    return spec["components"][spec["root"]["dag"]["tasks"][task]["componentRef"]["name"]]
+
+
+def container(spec, task):
+    return spec["deploymentSpec"]["executors"][component(spec, task)["executorLabel"]]["container"]
+
+
+def parameter_values(spec, task):
+    """The task's parameters as the driver resolves them: constants, and the root's defaults for
+    the pipeline's runtime parameters (no run-time overrides here)."""
+    root_parameters = spec["root"]["inputDefinitions"]["parameters"]
+    values = {}
+    for name, parameter in spec["root"]["dag"]["tasks"][task]["inputs"].get("parameters", {}).items():
+        if "runtimeValue" in parameter:
+            values[name] = parameter["runtimeValue"]["constant"]
+        else:
+            values[name] = root_parameters[parameter["componentInputParameter"]]["defaultValue"]
+    return values
+
+
+def run_task(spec, task, executor_input, module=OURS):
+    """The task's container command with `{{$}}` replaced, as launcher_v2.go compileCmdAndArgs
+    does, and `module` in place of the compiled one; run here, stdout and stderr together."""
+    command = container(spec, task)["command"]
+    assert command[:2] == ["python", "-m"] and command[2] in (TFX_ENTRYPOINT, OURS), command
+    executor_input_json = json.dumps(executor_input)
+    args = [arg.replace("{{$}}", executor_input_json) for arg in container(spec, task)["args"]]
+    started = time.monotonic()
+    finished = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO_ROOT, env=task_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
+    return {"code": finished.returncode, "log": finished.stdout, "seconds": time.monotonic() - started,
+            "input": executor_input, "task": task, "module": module}
+
+
+def run_jobs(jobs, workers=2):
+    """Runs `jobs` ({key: (upstream keys, start)}) as their dependencies allow, `workers` at a
+    time, the open-source backend's first. `start(results)` returns {"run": run_task's
+    arguments}; a `start.finish(run)` runs here once the run ends, before any dependent starts."""
+    results, running = {}, {}
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        while len(results) < len(jobs):
+            ready = sorted((key for key, (upstream, _) in jobs.items()
+                            if key not in results and key not in running.values()
+                            and all(key in results and results[key]["code"] == 0 for key in upstream)),
+                           key=lambda key: key[0] != "backend")
+            for key in ready[:workers - len(running)]:
+                arguments = jobs[key][1](results)
+                running[pool.submit(run_task, *arguments["run"])] = key
+            if not running:  # what is left waits on a failed run
+                for key in set(jobs) - set(results):
+                    results[key] = {"code": None, "log": "an upstream run failed", "input": None}
+                break
+            done, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                key = running.pop(future)
+                results[key] = future.result()
+                results[key]["output"] = read_executor_output(results[key]["input"]) if results[key]["code"] == 0 else None
+                print(f"[task_entrypoint_test] {key}: exit {results[key]['code']} in {results[key]['seconds']:.1f} s",
+                      flush=True)
+                if hasattr(jobs[key][1], "finish"):
+                    jobs[key][1].finish(results[key])
+    return results
+
+
+def read_executor_output(executor_input):
+    path = executor_input["outputs"]["outputFile"]
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+# ---------------------------------------------------------------------------------------------
+# The open-source backend (kubeflow/pipelines backend/src/v2), rule by rule.
+
+class Backend:
+    """What the backend's driver and launcher do around a task, for tasks run here in order."""
+
+    def __init__(self, spec, pipeline_root):
+        self.spec, self.pipeline_root = spec, pipeline_root
+        self.mlmd = {}  # MLMD artifact id -> {"uri", "custom_properties"}
+        self.outputs = {}  # (task, output key) -> MLMD artifact id
+        self.ids = itertools.count(7)  # MLMD ids: any integers; the run's other artifacts come first
+
+    def executor_input(self, task):
+        tasks = self.spec["root"]["dag"]["tasks"]
+        inputs = {}
+        for name, source in tasks[task]["inputs"].get("artifacts", {}).items():
+            producer = source["taskOutputArtifact"]
+            # driver/resolve.go resolveUpstreamArtifacts: the producer's outputs, read back from
+            # MLMD by metadata/client.go GetOutputArtifactsByExecutionId, one artifact each.
+            artifact_id = self.outputs[(producer["producerTask"], producer["outputArtifactKey"])]
+            inputs[name] = {"artifacts": [self.runtime_artifact(artifact_id)]}
+        # driver/driver.go provisionOutputs: a task root under the pipeline root (task name and
+        # a salt), each output under it named by its key and typed as the outputs spec declares.
+        task_root = os.path.join(self.pipeline_root, task, "salt-1234")
+        declared = dict(component(self.spec, task)["outputDefinitions"]["artifacts"])
+        # driver/driver.go provisionOutputs with PUBLISH_LOGS=true (the default manifests since
+        # KFP 2.5): one more output, `executor-logs`, typed system.Artifact.
+        declared["executor-logs"] = {"artifactType": {"schemaTitle": "system.Artifact"}}
+        outputs = {}
+        for name, artifact_spec in declared.items():
+            artifact = {"name": name, "uri": os.path.join(task_root, name), "type": artifact_spec["artifactType"]}
+            if artifact_spec.get("metadata"):
+                artifact["metadata"] = artifact_spec["metadata"]
+            outputs[name] = {"artifacts": [artifact]}
+        return {
+            "inputs": {"artifacts": inputs, "parameterValues": parameter_values(self.spec, task)},
+            # driver/driver.go provisionOutputs: the executor output file in the task root.
+            "outputs": {"artifacts": outputs, "outputFile": os.path.join(task_root, "output_metadata.json")},
+        }
+
+    def runtime_artifact(self, artifact_id):
+        """metadata/converter.go toRuntimeArtifact, then metadata/client.go
+        OutputArtifact.ToRuntimeArtifact with the Schema GetOutputArtifactsByExecutionId left ""."""
+        stored = self.mlmd[artifact_id]
+        metadata = {}
+        for key, (kind, value) in stored["custom_properties"].items():
+            # toRuntimeArtifact: string -> string, double -> number, int -> number, struct as is.
+            metadata[key] = float(value) if kind in ("int", "double") else value
+        return {
+            "name": str(artifact_id),  # toRuntimeArtifact: Name is the MLMD id
+            "uri": stored["uri"],
+            "metadata": metadata,
+            "type": {"instanceSchema": ""},  # "TODO(Bobgy): figure out how to get schema"
+        }
+
+    def record_outputs(self, task, executor_input, executor_output, succeeded):
+        """component/launcher_v2.go uploadOutputArtifacts: each output merged with the executor
+        output's (mergeRuntimeArtifacts, never for executor-logs), recorded by metadata/client.go
+        RecordArtifact; after a failure only executor-logs."""
+        for name, artifact_list in executor_input["outputs"]["artifacts"].items():
+            if not succeeded and name != "executor-logs":
+                continue
+            artifact = copy.deepcopy(artifact_list["artifacts"][0])
+            written = ((executor_output or {}).get("artifacts", {}).get(name) or {}).get("artifacts")
+            if written and name != "executor-logs":
+                if written[0].get("uri"):
+                    artifact["uri"] = written[0]["uri"]
+                artifact.setdefault("metadata", {}).update(written[0].get("metadata", {}))
+            # metadata/converter.go toMLMDArtifact: every metadata field a custom property.
+            properties = {key: mlmd_value(value) for key, value in artifact.get("metadata", {}).items()
+                          if key != "_kfp_workspace"}
+            # RecordArtifact: display_name defaults to the output's name; store_session_info to
+            # the bucket's session info as JSON.
+            properties.setdefault("display_name", ("string", name))
+            properties.setdefault("store_session_info", ("string", STORE_SESSION_INFO))
+            artifact_id = next(self.ids)
+            self.mlmd[artifact_id] = {"uri": artifact["uri"], "custom_properties": properties}
+            self.outputs[(task, name)] = artifact_id
+
+
+def mlmd_value(value):
+    """metadata/converter.go StructValueToMLMDValue: string, number -> double, bool -> int, list
+    and struct wrapped in a struct under "list" / "struct"; null is unsupported."""
+    if isinstance(value, str):
+        return "string", value
+    if isinstance(value, bool):
+        return "int", int(value)
+    if isinstance(value, (int, float)):
+        return "double", float(value)
+    if isinstance(value, list):
+        return "struct", {"list": value}
+    if isinstance(value, dict):
+        return "struct", {"struct": value}
+    raise ValueError(f"unknown/unsupported value type {type(value)}")
+
+
+# Outputs a task may leave empty: Transform's analyzer cache (written only when the analyzers
+# are cached) and the Pusher's pushed model (empty when the model is not blessed).
+MAY_BE_EMPTY = {("Transform", "updated_analyzer_cache"), ("Pusher", "pushed_model")}
+
+
+def files_under(uri):
+    return [os.path.join(folder, name) for folder, _, names in os.walk(uri) for name in names]
+
+
+@pytest.fixture(scope="module")
+def runs(compiled, tmp_path_factory):
+    """Every subprocess of this file, run once, two at a time as their inputs allow: the 8 tasks
+    as the open-source backend starts them, chained; ExampleValidator in Vertex AI's shape and
+    in kfp.local's, on the chain's statistics and schema."""
+    spec = compiled["spec"]
+    backend = Backend(spec, compiled["root"])
+    scratch = tmp_path_factory.mktemp("other_shapes")
+    tasks = spec["root"]["dag"]["tasks"]
+
+    def backend_job(task):
+        def backend_start(results):
+            return {"run": (spec, task, backend.executor_input(task))}
+
+        def finish(run):
+            logs = run["input"]["outputs"]["artifacts"]["executor-logs"]["artifacts"][0]["uri"]
+            os.makedirs(os.path.dirname(logs), exist_ok=True)
+            with open(logs, "w") as out:  # launcher_v2.go getLogWriter: the executor's output
+                out.write(run["log"])
+            backend.record_outputs(task, run["input"], run["output"], succeeded=run["code"] == 0)
+
+        backend_start.finish = finish
+        return {("backend", dependency) for dependency in tasks[task].get("dependentTasks", [])}, backend_start
+
+    def shaped_job(shape, task, upstream):
+        def start(results):
+            view = {"spec": spec, "runs": {
+                **{key[1]: run for key, run in results.items() if key[0] == "backend"},
+                **{key[1]: run for key, run in results.items() if key[0] == shape}}}
+            return {"run": (spec, task, executor_input_in_shape(view, task, shape, str(scratch / shape / task)))}
+        return upstream, start
+
+    statistics, schema = ("backend", "StatisticsGen"), ("backend", "SchemaGen")
+    jobs = {("backend", task): backend_job(task) for task in TASKS}
+    for shape in ("vertex", "kfp.local"):
+        jobs[(shape, "ExampleValidator")] = shaped_job(shape, "ExampleValidator", {statistics, schema})
+    return {"results": run_jobs(jobs), "backend": backend, **compiled}
+
+
+@pytest.fixture(scope="module")
+def backend_chain(runs):
+    return {**runs, "runs": {key[1]: run for key, run in runs["results"].items() if key[0] == "backend"}}
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_every_task_runs_with_the_open_source_backends_executor_input(backend_chain, task):
+    run = backend_chain["runs"][task]
+    assert run["code"] == 0, run["log"][-4000:]
+    spec, executor_input = backend_chain["spec"], run["input"]
+
+    # The input artifacts came as the backend hands them, and TFX read each one (its log of
+    # the executor's inputs names every input URI).
+    for name, artifact_list in executor_input["inputs"]["artifacts"].items():
+        given = artifact_list["artifacts"][0]
+        assert given["type"] == {"instanceSchema": ""} and given["name"].isdigit()
+        assert {"display_name", "store_session_info"} <= set(given["metadata"])
+        assert given["uri"] in run["log"], name
+
+    # Every declared output written under its URI and in the executor output; executor-logs left
+    # to the launcher.
+    declared = set(component(spec, task)["outputDefinitions"]["artifacts"])
+    assert set(run["output"]["artifacts"]) == declared
+    for name in declared:
+        uri = executor_input["outputs"]["artifacts"][name]["artifacts"][0]["uri"]
+        assert run["output"]["artifacts"][name]["artifacts"][0]["uri"] == uri
+        if (task, name) not in MAY_BE_EMPTY:
+            assert files_under(uri), f"{task}: nothing written under {name} ({uri})"
+    assert "executor-logs" in executor_input["outputs"]["artifacts"]
+
+
+def test_chain_results_are_the_pipelines(backend_chain):
+    """What the tasks wrote is what the pipeline means: statistics of the examples, a schema, a
+    blessing judged on the trained model, pushed to the serving folder exactly when blessed."""
+    runs = backend_chain["runs"]
+    assert set(runs) == set(TASKS) and all(run["code"] == 0 for run in runs.values())
+
+    def metadata(task, output):
+        return runs[task]["output"]["artifacts"][output]["artifacts"][0]["metadata"]
+
+    def uri(task, output):
+        return runs[task]["input"]["outputs"]["artifacts"][output]["artifacts"][0]["uri"]
+
+    assert json.loads(metadata("TfdsExampleGen", "examples")["split_names"]) == ["train", "eval", "test"]
+    assert json.loads(metadata("StatisticsGen", "statistics")["split_names"]) == ["train", "eval", "test"]
+    assert os.path.exists(os.path.join(uri("SchemaGen", "schema"), "schema.pbtxt"))
+    blessed = os.path.exists(os.path.join(uri("Evaluator", "blessing"), "BLESSED"))
+    assert blessed or os.path.exists(os.path.join(uri("Evaluator", "blessing"), "NOT_BLESSED"))
+    # The blessing names the model by the name the backend gave it (its MLMD id), as TFX does
+    # for Vertex's resource names (kubeflow_v2_entrypoint_utils.refactor_model_blessing).
+    model_input = runs["Evaluator"]["input"]["inputs"]["artifacts"]["model"]["artifacts"][0]
+    assert metadata("Evaluator", "blessing")["current_model_id"] == model_input["name"]
+    pushed = metadata("Pusher", "pushed_model")
+    assert pushed["pushed"] == (1.0 if blessed else 0.0)
+    served = files_under(backend_chain["serving"])
+    assert bool(served) == blessed and (not blessed or any(path.endswith("saved_model.pb") for path in served))
+
+
+def test_nothing_of_the_backends_bookkeeping_reaches_the_outputs(backend_chain):
+    for run in backend_chain["runs"].values():
+        for artifact_list in run["output"]["artifacts"].values():
+            assert not {"display_name", "store_session_info"} & set(artifact_list["artifacts"][0].get("metadata", {}))
+
+
+def test_executor_logs_is_the_launchers(backend_chain):
+    run = backend_chain["runs"]["TfdsExampleGen"]
+    logs = run["input"]["outputs"]["artifacts"]["executor-logs"]["artifacts"][0]["uri"]
+    with open(logs) as f:
+        assert "output executor-logs: not declared by the component" in f.read()
+
+
+# ---------------------------------------------------------------------------------------------
+# TFX's own entrypoint on the backend's shape: the failures the module fixes.
+
+def rerooted(executor_input, root):
+    """The executor input with its outputs moved under `root` (a run that must not touch the
+    chain's outputs)."""
+    executor_input = copy.deepcopy(executor_input)
+    for name, artifact_list in executor_input["outputs"]["artifacts"].items():
+        artifact_list["artifacts"][0]["uri"] = os.path.join(root, name)
+    executor_input["outputs"]["outputFile"] = os.path.join(root, "output_metadata.json")
+    return executor_input
+
+
+@pytest.mark.parametrize("task, failure, message", [
+    # An input typed `instanceSchema: ""` (tensorflow/tfx#7768): _retrieve_class_path runs
+    # yaml.safe_load("").get(...).
+    ("SchemaGen", AttributeError, "'NoneType' object has no attribute 'get'"),
+    # The executor-logs output (ExampleGen has no inputs): TFX imports a class system.Artifact.
+    ("TfdsExampleGen", ImportError, "Could not import system.Artifact"),
+])
+def test_tfx_entrypoint_fails_on_the_backends_executor_input(backend_chain, task, failure, message, tmp_path):
+    """TFX's entrypoint, in this process (it fails before any executor starts)."""
+    import importlib
+
+    tfx_entrypoint = importlib.import_module(TFX_ENTRYPOINT)
+    executor_input = rerooted(backend_chain["backend"].executor_input(task), str(tmp_path))
+    if task == "SchemaGen":  # without executor-logs: the typeless input alone fails
+        del executor_input["outputs"]["artifacts"]["executor-logs"]
+    argv = [TFX_ENTRYPOINT, *argv_for(backend_chain["spec"], task, executor_input)]
+    with pytest.raises(failure, match=message):
+        tfx_entrypoint.main(tfx_entrypoint._parse_flags(argv))
+    assert files_under(str(tmp_path)) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Vertex AI's shape and kfp.local's, on the chain's artifacts.
+
+def declared_input(spec, task, name):
+    return component(spec, task)["inputDefinitions"]["artifacts"][name]["artifactType"]
+
+
+def executor_input_in_shape(backend_chain, task, shape, task_root):
+    """The task's executor input as Vertex AI or kfp.local gives it, its inputs the chain's."""
+    spec, runs = backend_chain["spec"], backend_chain["runs"]
+    inputs = {}
+    for index, (name, source) in enumerate(spec["root"]["dag"]["tasks"][task]["inputs"].get("artifacts", {}).items()):
+        producer, key = source["taskOutputArtifact"]["producerTask"], source["taskOutputArtifact"]["outputArtifactKey"]
+        written = runs[producer]["output"]["artifacts"][key]["artifacts"][0]
+        if shape == "vertex":  # typed as declared, named by its Vertex ML Metadata resource
+            artifact = {"name": f"projects/p/locations/l/metadataStores/default/artifacts/{100 + index}",
+                        "type": declared_input(spec, task, name)}
+        else:  # kfp/local/executor_input_utils.py dsl_artifact_to_artifact_list
+            artifact = {"name": written["name"], "type": {"schemaTitle": "system.Artifact", "schemaVersion": "0.0.1"}}
+        inputs[name] = {"artifacts": [{**artifact, "uri": written["uri"], "metadata": written["metadata"]}]}
+    outputs = {  # both: each declared output typed as declared, named by its key
+        name: {"artifacts": [{"name": name, "type": artifact_spec["artifactType"],
+                              "uri": os.path.join(task_root, name), "metadata": {}}]}
+        for name, artifact_spec in component(spec, task)["outputDefinitions"]["artifacts"].items()
+    }
+    output_file = "executor_output.json" if shape == "kfp.local" else "executor_output_metadata.json"
+    return {"inputs": {"artifacts": inputs, "parameterValues": parameter_values(spec, task)},
+            "outputs": {"artifacts": outputs, "outputFile": os.path.join(task_root, output_file)}}
+
+
+@pytest.mark.parametrize("shape", ["vertex", "kfp.local"])
+def test_example_validator_runs_with_vertex_and_kfp_local_executor_inputs(runs, shape):
+    task = "ExampleValidator"
+    run = runs["results"][(shape, task)]
+    assert run["code"] == 0, run["log"][-4000:]
+    given = run["input"]["inputs"]["artifacts"]
+    typed = {name: artifact_list["artifacts"][0]["type"] for name, artifact_list in given.items()}
+    if shape == "vertex":
+        assert typed == {name: declared_input(runs["spec"], task, name) for name in given}
+        assert "task entrypoint:" not in run["log"]  # nothing repaired
+    else:
+        assert list(typed.values()) == [{"schemaTitle": "system.Artifact", "schemaVersion": "0.0.1"}] * 2
+    for name, artifact_list in given.items():
+        assert artifact_list["artifacts"][0]["uri"] in run["log"], name
+    anomalies = run["input"]["outputs"]["artifacts"]["anomalies"]["artifacts"][0]["uri"]
+    assert run["output"]["artifacts"]["anomalies"]["artifacts"][0]["uri"] == anomalies
+    assert sorted(os.listdir(anomalies)) == ["Split-eval", "Split-test", "Split-train"]
+    assert all(files_under(os.path.join(anomalies, split)) for split in os.listdir(anomalies))
+
+
+# ---------------------------------------------------------------------------------------------
+# The repair itself, without running anything.
+
+def argv_for(spec, task, executor_input):
+    return [arg.replace("{{$}}", json.dumps(executor_input)) for arg in container(spec, task)["args"]]
+
+
+def repaired_input(argv):
+    args, _ = task_entrypoint.repaired_argv(argv)
+    return json.loads(args[args.index(task_entrypoint.EXECUTOR_INPUT_FLAG) + 1])
+
+
+def as_tfx_wrote_them(spec):
+    """Every task's outputs as TFX's entrypoint writes them in its executor output (URIs made
+    up): named by their key, metadata from the artifact's properties."""
+    runs = {}
+    for task in TASKS:
+        written = {name: {"artifacts": [{"name": name, "uri": f"/root/{task}/{name}",
+                                         "metadata": {"split_names": '["train", "eval", "test"]', "span": 0.0,
+                                                      "tfx_version": "1.17.0"}}]}
+                   for name in component(spec, task)["outputDefinitions"]["artifacts"]}
+        runs[task] = {"output": {"artifacts": written}}
+    return {"spec": spec, "runs": runs}
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_vertex_shape_passes_through_untouched(compiled, task, tmp_path):
+    spec = compiled["spec"]
+    argv = argv_for(spec, task, executor_input_in_shape(as_tfx_wrote_them(spec), task, "vertex", str(tmp_path)))
+    args, changes = task_entrypoint.repaired_argv(argv)
+    assert args == argv and changes == []
+
+
+@pytest.mark.parametrize("task", TASKS[1:])
+def test_kfp_local_shape_is_typed_as_declared_and_keeps_its_metadata(compiled, task, tmp_path):
+    spec = compiled["spec"]
+    given = executor_input_in_shape(as_tfx_wrote_them(spec), task, "kfp.local", str(tmp_path))
+    repaired = repaired_input(argv_for(spec, task, given))
+    assert repaired["inputs"]["artifacts"] == {
+        name: {"artifacts": [{**artifact_list["artifacts"][0], "type": declared_input(spec, task, name)}]}
+        for name, artifact_list in given["inputs"]["artifacts"].items()
+    }
+    assert repaired["outputs"] == given["outputs"] and repaired["inputs"]["parameterValues"] == given["inputs"]["parameterValues"]
+
+
+def test_backend_shape_is_typed_as_declared_and_loses_executor_logs(backend_chain):
+    spec, given = backend_chain["spec"], backend_chain["runs"]["Trainer"]["input"]
+    repaired = repaired_input(argv_for(spec, "Trainer", given))
+    for name, artifact_list in repaired["inputs"]["artifacts"].items():
+        artifact, before = artifact_list["artifacts"][0], given["inputs"]["artifacts"][name]["artifacts"][0]
+        assert artifact["type"] == declared_input(spec, "Trainer", name)
+        assert (artifact["name"], artifact["uri"]) == (before["name"], before["uri"])
+        assert artifact["metadata"] == {k: v for k, v in before["metadata"].items()
+                                        if k not in ("display_name", "store_session_info")}
+    assert set(repaired["outputs"]["artifacts"]) == set(component(spec, "Trainer")["outputDefinitions"]["artifacts"])
+    assert repaired["outputs"]["artifacts"]["model"] == given["outputs"]["artifacts"]["model"]
+    assert repaired["inputs"]["parameterValues"] == given["inputs"]["parameterValues"]
+
+
+def test_every_artifact_reaches_tfx_as_its_producer_wrote_it(backend_chain):
+    """Each output of the chain, read back as the backend hands it to a consumer and repaired,
+    has the metadata TFX wrote, and TFX rebuilds the same artifact from it as from Vertex's
+    shape (ExampleValidator's `blessed` is a struct, stored wrapped by converter.go)."""
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils as entrypoint_utils
+
+    def parsed(artifact):
+        inputs = json_format.ParseDict({"artifacts": {"x": {"artifacts": [artifact]}}}, pipeline_spec_pb2.ExecutorInput.Inputs())
+        rebuilt = entrypoint_utils.parse_raw_artifact_dict(inputs.artifacts)["x"][0]
+        return rebuilt.type_name, rebuilt.uri, dict(rebuilt.mlmd_artifact.properties), dict(rebuilt.mlmd_artifact.custom_properties)
+
+    backend, spec = backend_chain["backend"], backend_chain["spec"]
+    checked = set()
+    for (task, name), artifact_id in backend.outputs.items():
+        if name == "executor-logs":
+            continue
+        declared = component(spec, task)["outputDefinitions"]["artifacts"][name]["artifactType"]
+        written = backend_chain["runs"][task]["output"]["artifacts"][name]["artifacts"][0]
+        given = backend.runtime_artifact(artifact_id)
+        argv = [task_entrypoint.EXECUTOR_INPUT_FLAG, json.dumps({"inputs": {"artifacts": {"x": {"artifacts": [given]}}}}),
+                task_entrypoint.INPUTS_SPEC_FLAG, json.dumps({"artifacts": {"x": {"artifactType": declared}}})]
+        repaired = repaired_input(argv)["inputs"]["artifacts"]["x"]["artifacts"][0]
+        assert repaired["metadata"] == written["metadata"], (task, name)
+        assert parsed(repaired) == parsed({**written, "name": given["name"], "type": declared}), (task, name)
+        checked.add((task, name))
+    assert ("ExampleValidator", "anomalies") in checked and len(checked) == 12
+
+
+def test_backend_wrapped_lists_and_structs_are_unwrapped():
+    """metadata/converter.go stores a list as {"list": [...]} and a struct as {"struct": {...}}
+    and hands the wrapper back; TFX would keep the wrapper as the value."""
+    schema = "title: tfx.Examples\ntype: object\n"
+    metadata = {"split_names": '["train"]', "span": 0.0, "tags": {"list": ["a", "b"]},
+                "extra": {"struct": {"k": "v"}}, "plain": {"k": "v"}, "display_name": "examples",
+                "store_session_info": STORE_SESSION_INFO}
+    executor_input = {"inputs": {"artifacts": {"examples": {"artifacts": [
+        {"name": "3", "uri": "/r/examples", "type": {"instanceSchema": ""}, "metadata": metadata}]}}}}
+    argv = [task_entrypoint.EXECUTOR_INPUT_FLAG, json.dumps(executor_input),
+            task_entrypoint.INPUTS_SPEC_FLAG, json.dumps({"artifacts": {"examples": {"artifactType": {"instanceSchema": schema}}}})]
+    artifact = repaired_input(argv)["inputs"]["artifacts"]["examples"]["artifacts"][0]
+    assert artifact["type"] == {"instanceSchema": schema}
+    assert artifact["metadata"] == {"split_names": '["train"]', "span": 0.0, "tags": ["a", "b"],
+                                    "extra": {"k": "v"}, "plain": {"k": "v"}}
+
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils as entrypoint_utils
+    from kfp.pipeline_spec import pipeline_spec_pb2
+    from google.protobuf import json_format
+
+    parsed = json_format.ParseDict(repaired_input(argv)["inputs"], pipeline_spec_pb2.ExecutorInput.Inputs())
+    examples = entrypoint_utils.parse_raw_artifact_dict(parsed.artifacts)["examples"][0]
+    assert examples.split_names == '["train"]' and examples.get_json_value_custom_property("tags") == ["a", "b"]
+
+
+def test_flag_with_equals_sign_is_repaired_too():
+    executor_input = {"outputs": {"artifacts": {"executor-logs": {"artifacts": [
+        {"name": "executor-logs", "uri": "/r/logs", "type": {"schemaTitle": "system.Artifact"}}]}}}}
+    args, changes = task_entrypoint.repaired_argv([f"{task_entrypoint.EXECUTOR_INPUT_FLAG}={json.dumps(executor_input)}", "--x"])
+    assert args[1] == "--x" and len(changes) == 1
+    assert json.loads(args[0].split("=", 1)[1]) == {"outputs": {}}
