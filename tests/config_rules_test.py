@@ -3,6 +3,7 @@
 import pytest
 
 from pipeline.config import rules as config_rules
+from pipeline.config import settings
 from pipeline.config.settings import ConfigError, apply_overrides, load_profile
 
 
@@ -26,7 +27,7 @@ BAD_SETTINGS = [
     ("pipeline_name=Cats_Dogs", "lowercase letters, digits and '-'"),
     ("model_name=../escape", "a folder name"),
     ("data.source=s3", "tfds or folder"),
-    ("data.folder=/nowhere", None),  # not checked unless data.source=folder: see below
+    ("data.folder=/nowhere", "none with data.source=tfds"),
     ("data.train_split=training[:40%]", "a TFDS split expression over the 'train' split"),
     ("data.eval_split=train[40%:", "a TFDS split expression"),
     ("data.test_split=", "a TFDS split expression"),
@@ -88,22 +89,108 @@ def test_image_size_and_fine_tuned_layers_follow_the_base(base, smallest, layers
                                 f"trainer.fine_tune_top_layers={layers + 1}"))
 
 
-def test_a_local_weights_file_must_exist_unless_the_demo_makes_it(tmp_path):
-    missing = str(tmp_path / "base.weights.h5")
-    config_rules.check(demo(f"trainer.weights={missing}"))  # sample.pretrain_base writes it on first use
-    with pytest.raises(ConfigError, match="a local weights file that exists"):
-        config_rules.check(demo(f"trainer.weights={missing}", "sample.pretrain_base=false"))
+def one_line(config):
+    """The usage error's one line: `key=value: must be ...; e.g. --set key=...`."""
+    with pytest.raises(ConfigError) as raised:
+        config_rules.check(config)
+    [line] = str(raised.value).splitlines()[1:]
+    return line.strip()
+
+
+@pytest.mark.parametrize("profile", ["demo", "full"])
+def test_a_local_weights_path_that_does_not_exist_is_refused_in_every_profile(profile, tmp_path):
+    """Issue 25: the demo pre-trained its base into whatever trainer.weights named."""
+    missing = str(tmp_path / "no" / "such" / "weights.h5")
+    config = apply_overrides(load_profile(profile), [f"trainer.weights={missing}"])
+    line = one_line(config)
+    assert line.startswith(f"trainer.weights={missing}: must be imagenet")
+    assert f"a local weights file that exists (no file at {missing}" in line
+    assert line.endswith("e.g. --set trainer.weights=imagenet")
     (tmp_path / "base.weights.h5").write_bytes(b"h5")
-    config_rules.check(demo(f"trainer.weights={missing}", "sample.pretrain_base=false"))
+    config_rules.check(apply_overrides(load_profile(profile), [f"trainer.weights={tmp_path / 'base.weights.h5'}"]))
     for weights in ("imagenet", "none", "gs://bucket/base.weights.h5"):
-        config_rules.check(demo(f"trainer.weights={weights}", "sample.pretrain_base=false"))
+        config_rules.check(apply_overrides(load_profile(profile), [f"trainer.weights={weights}"]))
 
 
-def test_a_folder_source_needs_an_existing_folder(tmp_path):
-    config_rules.check(demo("data.folder=/nowhere"))  # ignored: the source is tfds
-    with pytest.raises(ConfigError, match="data.folder=/nowhere: must be an existing folder"):
-        config_rules.check(demo("data.source=folder", "data.folder=/nowhere"))
+def test_the_demo_makes_its_base_only_at_its_own_path(tmp_path, monkeypatch):
+    generated = tmp_path / "generated" / "mobilenet_v3_small_64.weights.h5"  # not made yet
+    monkeypatch.setattr(settings, "GENERATED_BASE_WEIGHTS", str(generated))
+    config_rules.check(demo(f"trainer.weights={generated}"))  # pre-trained there on first use
+    assert settings.generates_base(demo(f"trainer.weights={generated}"))
+    assert "no file at" in one_line(demo(f"trainer.weights={generated}", "sample.pretrain_base=false"))
+    assert not settings.generates_base(demo(f"trainer.weights={tmp_path / 'mine.weights.h5'}"))
+    assert not settings.generates_base(demo("trainer.weights=imagenet"))
+
+
+def test_a_local_archive_that_does_not_exist_is_refused_and_the_sample_is_made_only_at_its_own_path(tmp_path):
+    missing = str(tmp_path / "kagglecatsanddogs_5340.zip")
+    for profile in ("demo", "full"):
+        line = one_line(apply_overrides(load_profile(profile), [f"data.archive={missing}"]))
+        assert line == (f"data.archive={missing}: must be none (TFDS downloads it) or the path of an existing "
+                        f"kagglecatsanddogs_5340.zip on this machine (run --archive ZIP); no file at {missing}; "
+                        "e.g. --set data.archive=none")
+    assert "reads the archive from local disk" in one_line(demo("data.archive=gs://bucket/pets.zip"))
+    config_rules.check(demo())  # the demo's own sample: generated on first use
+    assert settings.generates_sample(demo()) and not settings.generates_sample(demo("data.archive=none"))
+    config_rules.check(demo("data.archive=none"))  # TFDS downloads the archive
+
+
+def test_a_folder_source_needs_a_folder_with_two_class_folders(tmp_path):
+    assert one_line(demo("data.source=folder")) == (
+        "data.folder=none: must be an existing folder with two class sub-folders when data.source=folder; "
+        "e.g. --set data.folder=/data/pets")
+    assert one_line(demo("data.source=folder", "data.folder=/nowhere")).startswith(
+        "data.folder=/nowhere: must be an existing folder with two class sub-folders when data.source=folder "
+        "(no folder at /nowhere)")
+    (tmp_path / "Cat").mkdir()
+    assert "has 1 class sub-folders ['Cat']" in one_line(demo("data.source=folder", f"data.folder={tmp_path}"))
+    (tmp_path / "Dog").mkdir()
+    (tmp_path / "Cat" / "1.jpg").write_bytes(b"jpeg")
+    assert "is empty" in one_line(demo("data.source=folder", f"data.folder={tmp_path}"))
+    (tmp_path / "Dog" / "1.jpg").write_bytes(b"jpeg")
     config_rules.check(demo("data.source=folder", f"data.folder={tmp_path}"))
+    config_rules.check(apply_overrides(load_profile("full"), ["data.source=folder", f"data.folder={tmp_path}"]))
+
+
+@pytest.fixture
+def pets(tmp_path):
+    for name in ("Cat", "Dog"):
+        (tmp_path / "pets" / name).mkdir(parents=True)
+        (tmp_path / "pets" / name / "1.jpg").write_bytes(b"jpeg")
+    return tmp_path / "pets"
+
+
+def test_the_folder_source_with_the_demo_needs_no_archive(pets):
+    """Issue 25: the demo's sample archive made ExampleGen raise with the folder source, and
+    data.archive=none made the sample generator raise."""
+    for extra in ([], ["data.archive=none"]):
+        config = demo("data.source=folder", f"data.folder={pets}", *extra)
+        config_rules.check(config)
+        assert not settings.generates_sample(config)
+    assert settings.sample_archive_unused(demo("data.source=folder", f"data.folder={pets}"))
+
+
+@pytest.mark.parametrize("profile, assignments, line", [
+    ("full", ["data.source=folder", "data.folder={pets}", "data.archive={zip}"],
+     "data.archive={zip}: must be none with data.source=folder (only the tfds source reads an archive; drop "
+     "--archive, or --set data.source=tfds to read the archive); e.g. --set data.archive=none"),
+    ("demo", ["data.source=folder", "data.folder={pets}", "data.archive={zip}"],
+     "data.archive={zip}: must be none with data.source=folder (only the tfds source reads an archive; drop "
+     "--archive, or --set data.source=tfds to read the archive); e.g. --set data.archive=none"),
+    ("demo", ["data.folder={pets}"],
+     "data.folder={pets}: must be none with data.source=tfds (only the folder source reads a folder; or "
+     "--set data.source=folder to read it); e.g. --set data.folder=none"),
+    ("full", ["data.folder={pets}"],
+     "data.folder={pets}: must be none with data.source=tfds (only the folder source reads a folder; or "
+     "--set data.source=folder to read it); e.g. --set data.folder=none"),
+], ids=["full-folder-with-archive", "demo-folder-with-archive", "demo-tfds-with-folder", "full-tfds-with-folder"])
+def test_a_source_with_the_other_sources_input_is_one_line_naming_the_fix(profile, assignments, line, pets, tmp_path):
+    """The combinations ExampleGen refused with a traceback from create_pipeline."""
+    archive = tmp_path / "kagglecatsanddogs_5340.zip"
+    archive.write_bytes(b"zip")
+    fill = {"pets": pets, "zip": archive}
+    config = apply_overrides(load_profile(profile), [assignment.format(**fill) for assignment in assignments])
+    assert one_line(config) == line.format(**fill)
 
 
 def test_splits_are_parsed_by_tfds_and_must_not_overlap():

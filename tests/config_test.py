@@ -97,3 +97,60 @@ def test_gzip_output_reaches_the_example_gen():
     full = config_lib.load_profile("full")  # TFDS download mode: needs no archive on disk
     assert example_gen_of(full) is False
     assert example_gen_of(config_lib.apply_overrides(full, ["data.gzip_output=true"])) is True
+
+
+@pytest.fixture
+def made(monkeypatch):
+    """prepare_inputs with the generators recorded instead of run: {"sample": [...], "base": [...]}."""
+    from pipeline.runners import inputs
+
+    calls = {"sample": [], "base": []}
+    monkeypatch.setattr(inputs, "ensure_sample_archive", lambda path, **kw: calls["sample"].append(str(path)))
+    monkeypatch.setattr(inputs, "ensure_pretrained_base", lambda path, **kw: calls["base"].append(str(path)))
+    return calls
+
+
+def prepared(*assignments, profile="demo"):
+    from pipeline.runners import inputs
+
+    config = config_lib.apply_overrides(config_lib.load_profile(profile), list(assignments))
+    config.pipeline_root = "/runs/root"
+    inputs.prepare_inputs(config)
+    return config
+
+
+def test_the_demo_makes_its_inputs_at_their_own_paths(made):
+    config = prepared()
+    assert made == {"sample": [config_lib.DEFAULT_SAMPLE_ARCHIVE], "base": [config_lib.GENERATED_BASE_WEIGHTS]}
+    assert config.data.tfds_data_dir == "/runs/root/tfds/sample-450"
+
+
+def test_nothing_is_written_at_a_path_a_user_named(made, tmp_path):
+    """Issue 25: a user's weights path (or archive) was the generators' output path."""
+    weights, archive = tmp_path / "mine.weights.h5", tmp_path / "kagglecatsanddogs_5340.zip"
+    weights.write_bytes(b"h5")
+    archive.write_bytes(b"zip")
+    config = prepared(f"trainer.weights={weights}", f"data.archive={archive}")
+    assert made == {"sample": [], "base": []}
+    assert config.data.tfds_data_dir is None  # no sample data dir for the user's archive
+    assert weights.read_bytes() == b"h5" and archive.read_bytes() == b"zip"
+    prepared("trainer.weights=imagenet", "data.archive=none")  # TFDS downloads; nothing generated
+    assert made == {"sample": [], "base": []}
+
+
+def test_the_folder_source_makes_and_reads_no_sample_archive(made, tmp_path):
+    from pipeline.pipeline import create_pipeline
+
+    for name in ("Cat", "Dog"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "1.jpg").write_bytes(b"jpeg")
+    for extra in ([], ["data.archive=none"]):
+        config = prepared("data.source=folder", f"data.folder={tmp_path}", *extra)
+        assert config.data.archive is None and config.data.tfds_data_dir is None
+        create_pipeline(config)  # raised "archive=... is only read with source='tfds'" before
+    assert made == {"sample": [], "base": [config_lib.GENERATED_BASE_WEIGHTS] * 2}
+
+
+def test_the_full_profile_makes_nothing(made):
+    prepared(profile="full")
+    assert made == {"sample": [], "base": []}

@@ -35,8 +35,9 @@ class Evaluator(evaluator_component.Evaluator):
         baseline_model: Optional[types.BaseChannel] = None,
         example_splits: Optional[Sequence[str]] = None,
     ):
-        """`serving_dir`: the Pusher's destination; its newest version, the model being served,
-        is the baseline unless `baseline_model` gives one (see executor)."""
+        """`serving_dir`: the Pusher's destination; its newest version that holds a loadable
+        SavedModel, the model being served, is the baseline unless `baseline_model` gives one;
+        newer broken versions are skipped and named (see executor)."""
         # Evaluator.__init__ builds a plain EvaluatorSpec; this spec class extends it, so start one level up.
         super(evaluator_component.Evaluator, self).__init__(
             spec=spec.EvaluatorSpec(

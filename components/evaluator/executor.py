@@ -2,17 +2,28 @@
 and the model being served as the baseline.
 
 The baseline is the newest version in the serving folder (the Pusher's destination, which
-holds only blessed models): the model TF Serving serves. Finding it here, at run time, needs
-no ML Metadata query from the orchestrator, so the same code runs locally and on every
-Kubeflow Pipelines backend (open-source KFP runs no resolver executors). With no version
-served yet, the accuracy bar alone decides.
+holds only blessed models) that holds a loadable SavedModel: the model TF Serving serves.
+A version that does not (an empty folder left by an interrupted copy, a corrupt
+saved_model.pb, missing variables) is skipped, since TF Serving cannot load it either and
+keeps serving the older one; each skipped version is named on the console
+(`[evaluator] skipping serving version N: <reason>`) and recorded on the blessing
+(`skipped_versions`). Finding the baseline here, at run time, needs no ML Metadata query
+from the orchestrator, so the same code runs locally and on every Kubeflow Pipelines backend
+(open-source KFP runs no resolver executors). With no loadable version served yet, the
+accuracy bar alone decides.
 """
 
+import dataclasses
+import json
 import os
+import re
 from typing import Any, Optional
 
+import tensorflow as tf
 from absl import logging
 from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_model_analysis.proto import config_pb2
 from tfx import types
 from tfx.components.evaluator import executor as evaluator_executor
@@ -22,38 +33,142 @@ from tfx.types.standard_component_specs import BASELINE_MODEL_KEY, BLESSING_KEY,
 from tfx.utils import io_utils, path_utils
 
 from components.evaluator.spec import ACCURACY_BAR_KEY, SERVING_DIR_KEY
+from components.pusher import versions as versions_lib
 
 ACCURACY_CLASS_NAME = "BinaryAccuracy"
 # The blessing's custom properties for its baseline, as TFX's Evaluator names them.
 BASELINE_MODEL_URI_PROPERTY = "baseline_model"
 BASELINE_MODEL_ID_PROPERTY = "baseline_model_id"
+# JSON [{"version": "N", "path": ..., "reason": ...}]: the versions newer than the baseline
+# that hold no loadable SavedModel, newest first ([] when none was skipped).
+SKIPPED_VERSIONS_PROPERTY = "skipped_versions"
+SAVED_MODEL_TAG = "serve"  # the tag TF Serving and TFMA load
+_DATA_SHARD = re.compile(r"variables\.data-(\d+)-of-(\d+)")
+
+
+@dataclasses.dataclass(frozen=True)
+class SkippedVersion:
+    version: str
+    path: str
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Baseline:
+    """The newest loadable version in a serving folder (None when there is none) and the newer
+    versions skipped on the way to it."""
+
+    path: Optional[str]
+    skipped: tuple[SkippedVersion, ...] = ()
 
 
 class Executor(evaluator_executor.Executor):
     def Do(self, input_dict, output_dict, exec_properties: dict[str, Any]) -> None:
         input_dict = dict(input_dict)
+        exec_properties = with_accuracy_bar(exec_properties)
         serving_dir = exec_properties.get(SERVING_DIR_KEY)
-        served = None
+        baseline = Baseline(path=None)
         if serving_dir and not input_dict.get(BASELINE_MODEL_KEY):
-            served = served_version(serving_dir)
-            if served:
-                logging.info("Baseline: the served model %s.", served)
-                input_dict[BASELINE_MODEL_KEY] = [baseline_model(served, os.path.join(self._get_tmp_dir(), "baseline"))]
+            baseline = find_baseline(serving_dir, required_signatures(exec_properties[EVAL_CONFIG_KEY]))
+            for skipped in baseline.skipped:
+                print(f"[evaluator] skipping serving version {skipped.version}: {skipped.reason}", flush=True)
+                logging.info("Skipped serving version %s (%s): %s", skipped.version, skipped.path, skipped.reason)
+            if baseline.path:
+                logging.info("Baseline: the served model %s.", baseline.path)
+                input_dict[BASELINE_MODEL_KEY] = [
+                    baseline_model(baseline.path, os.path.join(self._get_tmp_dir(), "baseline"))]
             else:
                 logging.info("No model served in %s yet: the accuracy bar alone decides.", serving_dir)
-        super().Do(input_dict, output_dict, with_accuracy_bar(exec_properties))
-        if served:
-            record_served_baseline(output_dict.get(BLESSING_KEY, []), served)
+        super().Do(input_dict, output_dict, exec_properties)
+        if serving_dir:
+            record_skipped_versions(output_dict.get(BLESSING_KEY, []), baseline.skipped)
+        if baseline.path:
+            record_served_baseline(output_dict.get(BLESSING_KEY, []), baseline.path)
+
+
+def find_baseline(serving_dir: str, signatures: tuple[str, ...] = ()) -> Baseline:
+    """The newest version in `serving_dir` that holds a loadable SavedModel with `signatures`;
+    the newer ones that do not, with the reason, as skipped."""
+    skipped = []
+    for number, path in versions_lib.versions(serving_dir):
+        reason = unloadable_reason(path, signatures)
+        if reason is None:
+            return Baseline(path=path, skipped=tuple(skipped))
+        skipped.append(SkippedVersion(version=str(number), path=path, reason=" ".join(reason.split())))
+    return Baseline(path=None, skipped=tuple(skipped))
 
 
 def served_version(serving_dir: str) -> Optional[str]:
-    """The newest version folder in `serving_dir` (TF Serving serves the highest number), or None."""
-    if not fileio.isdir(serving_dir):
-        return None
-    versions = [name.strip("/") for name in fileio.listdir(serving_dir) if name.strip("/").isdigit()]
-    if not versions:
-        return None
-    return os.path.join(serving_dir, max(versions, key=int))
+    """The newest loadable version folder in `serving_dir` (the one TF Serving serves), or None."""
+    return find_baseline(serving_dir).path
+
+
+def unloadable_reason(version_dir: str, signatures: tuple[str, ...] = ()) -> Optional[str]:
+    """Why `version_dir` holds no SavedModel that TF Serving (and TFMA) can load, in a few
+    words; None when it does: a saved_model.pb that parses, with a 'serve' meta graph that has
+    `signatures`, and variables whose index reads and whose data files are all there.
+
+    It reads the graph proto and the variables' index, not the weights: a few milliseconds.
+    """
+    try:
+        if not fileio.isdir(version_dir):
+            return "not a folder"
+        entries = {name.rstrip("/") for name in fileio.listdir(version_dir)}
+        if not entries:
+            return "empty folder (no saved_model.pb)"
+        if "saved_model.pb" not in entries:
+            return "no saved_model.pb"
+        with fileio.open(os.path.join(version_dir, "saved_model.pb"), "rb") as opened:
+            data = opened.read()
+        saved_model = saved_model_pb2.SavedModel()
+        try:
+            saved_model.ParseFromString(data)
+        except DecodeError:
+            return f"saved_model.pb is corrupt (it does not parse as a SavedModel, {len(data):,} bytes)"
+        serving_graphs = [graph for graph in saved_model.meta_graphs if SAVED_MODEL_TAG in graph.meta_info_def.tags]
+        if not serving_graphs:
+            return f"saved_model.pb has no meta graph tagged '{SAVED_MODEL_TAG}'"
+        missing = [name for name in signatures if name not in serving_graphs[0].signature_def]
+        if missing:
+            return f"the SavedModel has no signature {', '.join(repr(name) for name in missing)}, which the Evaluator calls"
+        return _variables_problem(os.path.join(version_dir, "variables"))
+    except (OSError, tf.errors.OpError) as error:
+        return f"unreadable ({type(error).__name__}: {error})"
+
+
+def _variables_problem(variables_dir: str) -> Optional[str]:
+    if not fileio.isdir(variables_dir):
+        return "no variables folder"
+    entries = {name.rstrip("/") for name in fileio.listdir(variables_dir)}
+    if "variables.index" not in entries:
+        return "no variables/variables.index"
+    try:
+        tf.train.load_checkpoint(os.path.join(variables_dir, "variables"))
+    except (tf.errors.OpError, ValueError) as error:
+        return f"variables/variables.index is corrupt ({str(error).splitlines()[0]})"
+    shards = [_DATA_SHARD.fullmatch(name) for name in entries]
+    counts = {int(match.group(2)) for match in shards if match}
+    if not counts:
+        return "no variables/variables.data-* file"
+    count = max(counts)
+    present = {int(match.group(1)) for match in shards if match and int(match.group(2)) == count}
+    absent = [f"variables.data-{index:05d}-of-{count:05d}" for index in range(count) if index not in present]
+    if absent:
+        return f"missing variables/{absent[0]}" + (f" and {len(absent) - 1} more" if len(absent) > 1 else "")
+    return None
+
+
+def required_signatures(eval_config_json: str) -> tuple[str, ...]:
+    """The signatures TFMA calls on each model (the baseline is evaluated as the candidate is)."""
+    eval_config = json_format.Parse(eval_config_json, config_pb2.EvalConfig())
+    return tuple(sorted({spec.signature_name for spec in eval_config.model_specs if spec.signature_name}))
+
+
+def record_skipped_versions(blessings: list[types.Artifact], skipped: tuple[SkippedVersion, ...]) -> None:
+    """The versions passed over on the way to the baseline, as JSON on the blessing."""
+    value = json.dumps([dataclasses.asdict(version) for version in skipped])
+    for blessing in blessings:
+        blessing.set_string_custom_property(SKIPPED_VERSIONS_PROPERTY, value)
 
 
 def record_served_baseline(blessings: list[types.Artifact], served: str) -> None:

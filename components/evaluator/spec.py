@@ -1,4 +1,4 @@
-"""EvaluatorSpec plus the accuracy bar and the serving folder whose newest version is the baseline."""
+"""EvaluatorSpec plus the accuracy bar and the serving folder whose newest loadable version is the baseline."""
 
 from tfx.types import standard_component_specs
 from tfx.types.component_spec import ExecutionParameter

@@ -1,4 +1,9 @@
-"""Reads a folder with two class sub-folders as tf.Examples, skipping files that are not images."""
+"""Reads a folder with two class sub-folders as tf.Examples, skipping files that are not images.
+
+Every format PIL decodes is read (JPEG in any colour space as it is, the others re-encoded as
+JPEG): PNG (8 and 16 bits), GIF, BMP, WebP, TIFF; the files it cannot decode are skipped,
+counted and named.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import io
 import os
 
 import apache_beam as beam
+import numpy as np
 import tensorflow as tf
 from PIL import Image
 
@@ -35,8 +41,19 @@ def as_jpeg(data: bytes) -> bytes:
         if image.format == "JPEG":
             return data
         buffer = io.BytesIO()
-        image.convert("RGB").save(buffer, format="JPEG", quality=95)
+        _as_rgb(image).save(buffer, format="JPEG", quality=95)
         return buffer.getvalue()
+
+
+def _as_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB. PIL reads a 16-bit grayscale PNG as mode I;16 (or I), whose conversion to RGB
+    clips every value above 255 to white; those are scaled to 8 bits first (16-bit colour PNGs
+    PIL already reads as 8-bit RGB)."""
+    if image.mode.startswith("I;16") or image.mode == "I":
+        pixels = np.asarray(image, dtype=np.float64)
+        scale = 257.0 if image.mode.startswith("I;16") or pixels.max(initial=0) > 255 else 1.0
+        image = Image.fromarray(np.clip(np.rint(pixels / scale), 0, 255).astype(np.uint8), "L")
+    return image.convert("RGB")
 
 
 class _ReadImageFile(beam.DoFn):

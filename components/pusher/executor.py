@@ -3,7 +3,8 @@
 TFX's Pusher copies file by file into `<base>/<version>/`, so TF Serving (which polls the
 base folder) can see a half-copied version. Here the copy goes to a hidden sibling folder on
 the same filesystem first and is then renamed into place; a copy that fails (a full disk)
-is removed, so neither a version nor a staging folder is left.
+is removed, so neither a version nor a staging folder is left. The version number is above
+every version folder already there, broken ones included (see `next_version`).
 """
 
 import os
@@ -17,6 +18,8 @@ from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
+
+from components.pusher import versions as versions_lib
 
 
 class Executor(pusher_executor.Executor):
@@ -43,17 +46,25 @@ class Executor(pusher_executor.Executor):
         logging.info("Model version %s pushed to %s", version, serving_path)
 
 
-def push_atomically(model_path: str, base_directory: str) -> tuple[str, str]:
-    """Copies `model_path` to `<base_directory>/<version>` via a same-filesystem rename.
+def next_version(base_directory: str) -> int:
+    """The Unix time in seconds, or one above the highest version already in `base_directory`
+    (every child TF Serving counts as a version, loadable or not), so the new version is the one
+    TF Serving's default (latest) policy serves, and two pushes in one second never collide."""
+    existing = [number for number, _ in versions_lib.versions(base_directory)]
+    version = max([int(time.time()), *(number + 1 for number in existing[:1])])
+    if version > versions_lib.INT64_MAX:
+        raise PushFailed(
+            f"{existing[0]} in {base_directory} is the highest version TF Serving accepts, so no version above it "
+            "can be pushed; move that folder away, then run again."
+        )
+    return version
 
-    The version is the Unix time in seconds, bumped past any existing version so two pushes
-    in one second never collide and versions always increase.
-    """
+
+def push_atomically(model_path: str, base_directory: str) -> tuple[str, str]:
+    """Copies `model_path` to `<base_directory>/<version>` via a same-filesystem rename; the
+    version is `next_version`'s."""
     fileio.makedirs(base_directory)
-    version = int(time.time())
-    existing = [int(name) for name in fileio.listdir(base_directory) if name.strip("/").isdigit()]
-    if existing:
-        version = max(version, max(existing) + 1)
+    version = next_version(base_directory)
     serving_path = os.path.join(base_directory, str(version))
     staging_path = os.path.join(base_directory, f".{version}.incomplete")
     if fileio.exists(staging_path):

@@ -14,11 +14,13 @@ import os
 import re
 from typing import Any, Callable, Union
 
+from components.example_gen import sources as sources_lib
 from components.example_gen import splits as splits_lib
 from components.trainer import model as model_lib
 from pipeline.config import tunables
 from pipeline.config.locations import PIPELINE_NAME_PATTERN, is_remote_uri
-from pipeline.config.settings import BEAM_RUNNING_MODES, ConfigError, PipelineConfig, available_keys
+from pipeline.config.settings import (BEAM_RUNNING_MODES, GENERATED_BASE_WEIGHTS, ConfigError, PipelineConfig,
+                                      available_keys, generates_base, generates_sample, sample_archive_unused)
 
 MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 MAX_EPOCHS = 1000
@@ -182,14 +184,21 @@ def _weights_usable(value: Any, config: PipelineConfig) -> bool:
         return False
     if value.lower() in NAMED_WEIGHTS or is_remote_uri(value):
         return True
-    # The demo's stand-in for ImageNet weights is made on first use (sample.pretrain_base).
-    return os.path.isfile(value) or (config.sample.enabled and config.sample.pretrain_base)
+    # A local path is read, never written: it must exist, in every profile. The demo's own
+    # base, at a path of its own, is pre-trained there on first use (sample.pretrain_base).
+    return os.path.isfile(value) or generates_base(config)
 
 
 def _weights_allowed(config: PipelineConfig) -> str:
-    return ("imagenet (Keras downloads them), none (random weights), a URI such as gs://BUCKET/base.weights.h5, "
-            f"or a local weights file that exists (no file at {os.path.abspath(config.trainer.weights)})"
-            if isinstance(config.trainer.weights, str) else "imagenet, none, a URI or a local weights file")
+    weights = config.trainer.weights
+    allowed = ("imagenet (Keras downloads them), none (random weights), a URI such as gs://BUCKET/base.weights.h5, "
+               "or a local weights file that exists")
+    if not isinstance(weights, str) or not weights:
+        return allowed
+    if config.sample.pretrain_base:
+        return (f"{allowed} (no file at {os.path.abspath(weights)}; the demo pre-trains its base only at "
+                f"{GENERATED_BASE_WEIGHTS})")
+    return f"{allowed} (no file at {os.path.abspath(weights)})"
 
 
 def _split_parses(value: Any, _: PipelineConfig) -> bool:
@@ -200,17 +209,59 @@ def _split_parses(value: Any, _: PipelineConfig) -> bool:
     return True
 
 
+# data.source, data.archive and data.folder together: each source reads only its own input.
 def _archive_usable(value: Any, config: PipelineConfig) -> bool:
-    if value is None or config.data.source != "tfds":
-        return True
-    # The demo's sample archive is generated on first use.
-    return isinstance(value, str) and (is_remote_uri(value) or os.path.isfile(value) or config.sample.enabled)
+    if config.data.source not in DATA_SOURCES or value is None:
+        return True  # a bad source is data.source's rule's to report
+    if config.data.source == "folder":
+        return sample_archive_unused(config)  # the demo's own sample, dropped before the run
+    # ExampleGen reads the archive from this machine's disk; the demo's sample is made on first use.
+    return isinstance(value, str) and (os.path.isfile(value) or generates_sample(config))
+
+
+def _archive_allowed(config: PipelineConfig) -> str:
+    archive = config.data.archive
+    if config.data.source == "folder":
+        return ("none with data.source=folder (only the tfds source reads an archive; drop --archive, "
+                "or --set data.source=tfds to read the archive)")
+    allowed = ("none (TFDS downloads it) or the path of an existing kagglecatsanddogs_5340.zip on this machine "
+               "(run --archive ZIP)")
+    if isinstance(archive, str) and is_remote_uri(archive):
+        return f"{allowed}; ExampleGen reads the archive from local disk, not from {archive.split('://')[0]}://"
+    return f"{allowed}; no file at {os.path.abspath(archive)}" if isinstance(archive, str) and archive else allowed
 
 
 def _folder_usable(value: Any, config: PipelineConfig) -> bool:
-    if config.data.source != "folder":
-        return value is None or isinstance(value, str)
-    return isinstance(value, str) and os.path.isdir(value)
+    if config.data.source not in DATA_SOURCES:
+        return True
+    if config.data.source == "tfds":
+        return value is None
+    try:
+        sources_lib.list_class_folders(value)  # raises ValueError unless two non-empty class folders
+    except OSError:
+        return False
+    return True
+
+
+def _folder_allowed(config: PipelineConfig) -> str:
+    if config.data.source == "tfds":
+        return ("none with data.source=tfds (only the folder source reads a folder; "
+                "or --set data.source=folder to read it)")
+    allowed = "an existing folder with two class sub-folders when data.source=folder"
+    folder = config.data.folder
+    if not isinstance(folder, str) or not folder:
+        return allowed
+    if not os.path.isdir(folder):
+        return f"{allowed} (no folder at {os.path.abspath(folder)})"
+    try:
+        sources_lib.list_class_folders(folder)
+    except (OSError, ValueError) as error:
+        return f"{allowed} ({error})"
+    return allowed
+
+
+def _folder_example(config: PipelineConfig) -> str:
+    return "none" if config.data.source == "tfds" else "/data/pets"
 
 
 def _pipeline_name(value: Any, _: PipelineConfig) -> bool:
@@ -243,10 +294,8 @@ RULES: tuple[Rule, ...] = (
     Rule("model_name", _model_name, "a folder name: letters, digits, '_', '.' and '-', at most 128 characters",
          "cats_vs_dogs"),
     Rule("data.source", one_of(*DATA_SOURCES), " or ".join(DATA_SOURCES), "tfds"),
-    Rule("data.archive", _archive_usable, "none (TFDS downloads it) or the path of an existing "
-         "kagglecatsanddogs_5340.zip (run --archive ZIP)", "none"),
-    Rule("data.folder", _folder_usable, "an existing folder with two class sub-folders when data.source=folder",
-         "/data/pets"),
+    Rule("data.archive", _archive_usable, _archive_allowed, "none"),
+    Rule("data.folder", _folder_usable, _folder_allowed, _folder_example),
     Rule("data.tfds_data_dir", _not_an_existing_file, "none (TFDS's default) or a folder or URI, not a file",
          "none"),
     Rule("data.train_split", _split_parses, SPLIT, "train[:40%]"),

@@ -10,10 +10,12 @@ from typing import Any, Optional
 from components.config import DataConfig, SAMPLE_ARCHIVE_NAME, TrainerConfig
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The demo's two generated inputs, each at a path of its own: nothing is ever generated at a
+# path a user names (a data.archive or trainer.weights elsewhere must exist and is only read).
 DEFAULT_SAMPLE_ARCHIVE = os.path.join(REPO_ROOT, "data", "generated", SAMPLE_ARCHIVE_NAME)
+GENERATED_BASE_WEIGHTS = os.path.join(REPO_ROOT, "data", "generated", "mobilenet_v3_small_64.weights.h5")
 # The image docs/kubeflow.md builds; tag and push it to a registry the cluster can pull from.
 DEFAULT_IMAGE = "cats-dogs-tfx:0.1.0"
-DEFAULT_DEMO_WEIGHTS = os.path.join(REPO_ROOT, "data", "generated", "mobilenet_v3_small_64.weights.h5")
 
 
 BEAM_RUNNING_MODES = ("in_memory", "multi_processing")
@@ -36,12 +38,14 @@ class EvaluatorConfig:
 
 @dataclasses.dataclass
 class SampleConfig:
-    """The generated sample archive (demo profile); generated on first use when enabled."""
+    """The demo's generated inputs, made on first use at their own paths (DEFAULT_SAMPLE_ARCHIVE,
+    GENERATED_BASE_WEIGHTS) and only there."""
 
+    # Generate the sample archive when data.archive names DEFAULT_SAMPLE_ARCHIVE (source tfds).
     enabled: bool = False
     images_per_class: int = 450
-    # Pre-train the base on other generated images into trainer.weights on first use: the
-    # offline stand-in for ImageNet weights (see data/pretrained_base.py).
+    # Pre-train the base on other generated images when trainer.weights names
+    # GENERATED_BASE_WEIGHTS: the offline stand-in for ImageNet weights (data/pretrained_base.py).
     pretrain_base: bool = False
 
 
@@ -93,7 +97,7 @@ def demo_profile() -> PipelineConfig:
         sample=SampleConfig(enabled=True, pretrain_base=True),
         trainer=TrainerConfig(
             base="mobilenet_v3_small",
-            weights=DEFAULT_DEMO_WEIGHTS,
+            weights=GENERATED_BASE_WEIGHTS,
             image_size=64,
             phase1_epochs=10,
             phase2_epochs=1,
@@ -103,6 +107,27 @@ def demo_profile() -> PipelineConfig:
 
 
 PROFILES = {"full": full_profile, "demo": demo_profile}
+
+
+def same_path(path: Optional[str], other: str) -> bool:
+    return isinstance(path, str) and bool(path) and os.path.abspath(path) == os.path.abspath(other)
+
+
+def generates_sample(config: PipelineConfig) -> bool:
+    """The tfds source reads the generated sample, made on first use (pipeline/runners/inputs.py)."""
+    return (config.sample.enabled and config.data.source == "tfds"
+            and same_path(config.data.archive, DEFAULT_SAMPLE_ARCHIVE))
+
+
+def generates_base(config: PipelineConfig) -> bool:
+    """The Trainer loads the demo's generated base, pre-trained on first use."""
+    return config.sample.pretrain_base and same_path(config.trainer.weights, GENERATED_BASE_WEIGHTS)
+
+
+def sample_archive_unused(config: PipelineConfig) -> bool:
+    """The folder source with the demo's sample archive left in data.archive: the archive is
+    dropped before the run (no sample is made or read)."""
+    return config.data.source == "folder" and same_path(config.data.archive, DEFAULT_SAMPLE_ARCHIVE)
 
 
 def load_profile(name: str) -> PipelineConfig:

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import time
 
 import pytest
 
@@ -10,6 +11,7 @@ from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.pusher import executor as pusher_executor
+from components.pusher import versions as versions_lib
 from support.small_disk import mounted_tmpfs
 
 
@@ -76,6 +78,47 @@ def test_versions_increase_and_no_staging_folder_is_left(tmp_path):
     versions = sorted(os.listdir(base))
     assert len(versions) == 2 and all(v.isdigit() for v in versions)
     assert int(versions[1]) > int(versions[0])
+
+
+def test_the_new_version_goes_above_every_folder_tf_serving_counts_as_a_version(tmp_path):
+    """Broken or not, empty or future-dated: TF Serving's latest policy serves the highest
+    number it reads from a folder's name, so the push must land above all of them."""
+    base = tmp_path / "serving" / "cats"
+    base.mkdir(parents=True)
+    (base / "9000000000").mkdir()  # empty: an interrupted copy by another tool
+    (base / " 9000000005 ").mkdir()  # TF Serving reads version 9000000005 from this name
+    (base / "99999999999999999999").mkdir()  # beyond int64: no version to TF Serving, ignored
+    (base / ".9100000000.incomplete").mkdir()  # a staging folder: no version either
+
+    pushed = push(tmp_path, True, str(base))
+
+    assert pushed.get_string_custom_property("pushed_version") == "9000000006"
+    assert versions_lib.versions(str(base))[0] == (9000000006, str(base / "9000000006"))
+
+
+def test_without_versions_the_version_is_the_push_time(tmp_path):
+    base = tmp_path / "serving" / "cats"
+    base.mkdir(parents=True)
+    (base / "-5").mkdir()
+    before = int(time.time())
+    version = pusher_executor.next_version(str(base))
+    assert before <= version <= int(time.time())
+
+
+def test_no_version_above_the_largest_tf_serving_accepts_is_pushed(tmp_path):
+    base = tmp_path / "serving" / "cats"
+    (base / str(versions_lib.INT64_MAX)).mkdir(parents=True)
+    with pytest.raises(pusher_executor.PushFailed, match="the highest version TF Serving accepts"):
+        pusher_executor.next_version(str(base))
+
+
+@pytest.mark.parametrize("name, version", [
+    ("12", 12), ("0012", 12), (" 12\t", 12), ("-3", -3), (str(versions_lib.INT64_MAX), versions_lib.INT64_MAX),
+    ("", None), ("+12", None), ("12a", None), ("1e3", None), ("1 2", None), (".12.incomplete", None),
+    ("\uff11\uff12", None), (str(versions_lib.INT64_MAX + 1), None),
+])
+def test_version_numbers_are_read_as_tf_serving_reads_them(name, version):
+    assert versions_lib.version_number(name) == version
 
 
 def test_copy_goes_to_a_hidden_staging_folder_then_is_renamed(tmp_path, monkeypatch):
