@@ -60,6 +60,9 @@ class TrainerConfig:
     mixed_precision: bool = False  # GPUs only; the logit stays float32
     gpus: int = 0  # GPU resource request for the Trainer on Kubeflow
     seed: int = 1337
+    # The served signatures refuse an image whose header declares more pixels (width x height,
+    # all frames of a GIF), before decoding it: 40 megapixels decode to 120 MB.
+    max_image_pixels: int = 40_000_000
 
     def to_custom_config(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from pipeline.cli import exit_status
+from support import container_host
 from support.serving_model import export_and_push
 
 # The first demo run sets a bar other than the profile's, a config change the run page shows.
@@ -74,3 +75,31 @@ def compiled_runs(tmp_path_factory):
 def pushed_model(tmp_path_factory) -> str:
     """`<root>/serving_model/cats_vs_dogs/<version>`: the small serving model, exported and pushed."""
     return export_and_push(str(tmp_path_factory.mktemp("pushed_model")))
+
+
+@pytest.fixture(scope="session")
+def engine() -> str:
+    """The host's container engine (docker or podman); skips with the reason where none can build."""
+    reason = container_host.why_no_engine()
+    if reason:
+        pytest.skip(reason)
+    return container_host.engine_name()
+
+
+@pytest.fixture(scope="session")
+def image(engine) -> str:
+    """The project image built by `make image REUSE=1` (reused when built from the same inputs)."""
+    return container_host.build_image()
+
+
+@pytest.fixture(scope="session")
+def docker_host(engine):
+    """The Docker API's address: Podman's service (started here if it is not running, and
+    stopped after the session if so), or the Docker engine's default."""
+    if engine != "podman":
+        yield os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        return
+    address, started = container_host.start_podman_service()
+    yield address
+    if started:
+        container_host.stop_podman_service()

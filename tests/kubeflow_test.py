@@ -390,3 +390,13 @@ def test_compiled_statistics_gen_task_runs_with_declared_types_as_vertex_gives_t
     written = executor_output.artifacts["statistics"].artifacts[0]
     assert written.uri == str(statistics)
     assert json.loads(written.metadata["split_names"]) == ["train"]
+
+
+def test_the_evaluator_and_pusher_are_never_taken_from_kfps_cache(spec):
+    """The spec is compiled once, so the model served when it was compiled means nothing at run
+    time: the gate's tasks run every time (their verdict depends on the serving folder then)."""
+    tasks = spec["root"]["dag"]["tasks"]
+    assert {name: task["cachingOptions"].get("enableCache", False) for name, task in tasks.items()} == {
+        name: name not in ("Evaluator", "Pusher") for name in tasks}
+    assert "gate_baseline" not in tasks["Evaluator"]["inputs"]["parameters"]
+    assert "gate_baseline" not in spec["components"]["Evaluator"]["inputDefinitions"]["parameters"]

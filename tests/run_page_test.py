@@ -437,3 +437,43 @@ def test_a_compiled_runs_page_reads_the_same_from_its_task_outputs(demo_run, dem
 
 def section_html(page: str, key: str) -> str:
     return re.search(rf'<section id="{key}">(.*?)</section>', page, re.S).group(1)
+
+
+CACHED_RUN = dict(
+    components=[ComponentResult("Trainer", "cached", 0.1, 0.0), ComponentResult("Evaluator", "cached", 0.1, 0.1),
+                ComponentResult("Pusher", "cached", 0.1, 0.2)],
+    cached_from={"Trainer": "run-1", "Evaluator": "run-2", "Pusher": "run-2"},
+    evaluated_in_run="run-2", pushed_model_dir=None, pushed_earlier="/srv/models/cats_vs_dogs/3",
+    pushed_in_run="run-2", served_now="/srv/models/cats_vs_dogs/3", candidate_served=True,
+    skipped_versions=[{"version": "5", "path": "/srv/models/cats_vs_dogs/5", "reason": "empty folder (no saved_model.pb)"}],
+)
+
+
+def test_a_cached_runs_summary_says_who_evaluated_and_that_it_pushed_nothing():
+    result = constructed_page(**CACHED_RUN).result
+    lines = result.render().splitlines()
+    assert "Evaluator: cached, evaluated in run run-2 against baseline /srv/models/cats_vs_dogs/1" in lines
+    assert ("Pushed model: none by this run (pushed in run run-2: /srv/models/cats_vs_dogs/3; "
+            "the version served now: /srv/models/cats_vs_dogs/3)") in lines
+    assert "Skipped serving versions: 1 (5: empty folder (no saved_model.pb))" in lines
+    summary = json.loads(result.to_json())
+    assert summary["pushed_model_dir"] is None and summary["evaluated_in_run"] == "run-2"
+    assert summary["served_now"] == "/srv/models/cats_vs_dogs/3" and summary["candidate_served"] is True
+    assert summary["skipped_versions"][0]["version"] == "5" and "cached_from" not in summary
+
+
+def test_a_runs_own_push_and_an_uncached_refusal_read_as_before():
+    pushed = constructed_page().result.render().splitlines()
+    assert "Pushed model: /srv/models/cats_vs_dogs/2" in pushed and not any(
+        line.startswith(("Evaluator:", "Skipped serving versions")) for line in pushed)
+    refused = constructed_page(blessed=False, pushed_model_dir=None, served_now="/srv/models/cats_vs_dogs/1")
+    assert "Pushed model: none (the version served now: /srv/models/cats_vs_dogs/1)" in refused.result.render()
+
+
+def test_a_cached_runs_verdict_section_names_the_run_the_push_and_the_version_served():
+    verdict = section_text(run_page_html.render(constructed_page(**CACHED_RUN)), "verdict")
+    assert "From the cache: evaluated in run run-2 against baseline /srv/models/cats_vs_dogs/1" in verdict
+    assert "Nothing pushed by this run" in verdict and "Pushed version" not in verdict
+    assert "The version served now: /srv/models/cats_vs_dogs/3 (this run's candidate)" in verdict
+    assert "Skipped serving versions: 1 (5: empty folder (no saved_model.pb))" in verdict
+    assert "--model_base_path=/srv/models/cats_vs_dogs" in verdict

@@ -37,6 +37,8 @@ def test_c_loader_runs_every_signature_and_warmup_request_like_pythons_loader(ou
         ("serving_default", "images in one batch"),
         ("serving_default", "a batch of 32 JPEGs"),
         ("serving_default", "an undecodable image"),
+        ("serving_default", "a JPEG and a 20000x20000 PNG (1.2 MB)"),
+        (features.EXAMPLES_SIGNATURE, "a tf.Example holding a 20000x20000 PNG (1.2 MB)"),
         ("serving_default", "the next request after the error"),
         (features.EXAMPLES_SIGNATURE, "tf.Examples"),
         (export.TRANSFORM_FEATURES_SIGNATURE, "tf.Examples"),

@@ -34,10 +34,20 @@ class Evaluator(evaluator_component.Evaluator):
         serving_dir: Optional[str] = None,
         baseline_model: Optional[types.BaseChannel] = None,
         example_splits: Optional[Sequence[str]] = None,
+        gate_baseline: Optional[str] = None,
     ):
         """`serving_dir`: the Pusher's destination; its newest version that holds a loadable
         SavedModel, the model being served, is the baseline unless `baseline_model` gives one;
-        newer broken versions are skipped and named (see executor)."""
+        newer broken versions are skipped and named (see executor).
+
+        `gate_baseline`: the served state the verdict holds for, an exec property so that the
+        cache key changes when the served model does (a cached Evaluator never reuses a verdict
+        against a model no longer served). By default it is read from a local `serving_dir` now,
+        as the pipeline is built (executor.gate_baseline); a remote one is left out (read when
+        the pipeline is compiled for Kubeflow, it would mean nothing at run time: the
+        Kubeflow compile turns KFP's cache off for the Evaluator and Pusher instead)."""
+        if gate_baseline is None and serving_dir and not baseline_model and "://" not in serving_dir:
+            gate_baseline = executor.gate_baseline(serving_dir)
         # Evaluator.__init__ builds a plain EvaluatorSpec; this spec class extends it, so start one level up.
         super(evaluator_component.Evaluator, self).__init__(
             spec=spec.EvaluatorSpec(
@@ -48,6 +58,7 @@ class Evaluator(evaluator_component.Evaluator):
                 example_splits=json_utils.dumps(list(example_splits) if example_splits else None),
                 accuracy_bar=accuracy_bar,
                 serving_dir=serving_dir,
+                gate_baseline=gate_baseline,
                 evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
                 blessing=types.Channel(type=standard_artifacts.ModelBlessing),
             )

@@ -11,9 +11,17 @@ keeps serving the older one; each skipped version is named on the console
 from the orchestrator, so the same code runs locally and on every Kubeflow Pipelines backend
 (open-source KFP runs no resolver executors). With no loadable version served yet, the
 accuracy bar alone decides.
+
+Since the baseline is found at run time, the served folder is part of the cache key through
+the exec property `gate_baseline` (computed by the component when the pipeline is built, see
+`gate_baseline`): a cached verdict is reused only while the model served is the one it was
+compared against, or the candidate it blessed (pushed since). Each blessed candidate's
+fingerprint and key are kept in `.<model name>.gate.json` beside the serving folder (outside
+it: TF Serving and the Pusher see only version folders).
 """
 
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -32,7 +40,7 @@ from tfx.types import standard_artifacts
 from tfx.types.standard_component_specs import BASELINE_MODEL_KEY, BLESSING_KEY, EVAL_CONFIG_KEY
 from tfx.utils import io_utils, path_utils
 
-from components.evaluator.spec import ACCURACY_BAR_KEY, SERVING_DIR_KEY
+from components.evaluator.spec import ACCURACY_BAR_KEY, GATE_BASELINE_KEY, SERVING_DIR_KEY
 from components.pusher import versions as versions_lib
 
 ACCURACY_CLASS_NAME = "BinaryAccuracy"
@@ -43,6 +51,8 @@ BASELINE_MODEL_ID_PROPERTY = "baseline_model_id"
 # that hold no loadable SavedModel, newest first ([] when none was skipped).
 SKIPPED_VERSIONS_PROPERTY = "skipped_versions"
 SAVED_MODEL_TAG = "serve"  # the tag TF Serving and TFMA load
+GATE_RECORD_SUFFIX = ".gate.json"
+GATE_RECORD_ENTRIES = 100  # the newest blessed candidates kept in the record
 _DATA_SHARD = re.compile(r"variables\.data-(\d+)-of-(\d+)")
 
 
@@ -79,9 +89,17 @@ class Executor(evaluator_executor.Executor):
                     baseline_model(baseline.path, os.path.join(self._get_tmp_dir(), "baseline"))]
             else:
                 logging.info("No model served in %s yet: the accuracy bar alone decides.", serving_dir)
+        key = exec_properties.get(GATE_BASELINE_KEY)
+        if serving_dir and key is not None and gate_baseline(serving_dir) != key:
+            print(f"[evaluator] the served model changed since the pipeline was built ({key or 'none'}): "
+                  f"comparing against the one served now, {baseline.path or 'none'}", flush=True)
         super().Do(input_dict, output_dict, exec_properties)
         if serving_dir:
             record_skipped_versions(output_dict.get(BLESSING_KEY, []), baseline.skipped)
+            if key is not None and any(b.get_int_custom_property("blessed") == 1
+                                       for b in output_dict.get(BLESSING_KEY, [])):
+                candidate = path_utils.serving_model_path(input_dict["model"][0].uri)
+                record_gate_verdict(serving_dir, model_fingerprint(candidate), key)
         if baseline.path:
             record_served_baseline(output_dict.get(BLESSING_KEY, []), baseline.path)
 
@@ -101,6 +119,61 @@ def find_baseline(serving_dir: str, signatures: tuple[str, ...] = ()) -> Baselin
 def served_version(serving_dir: str) -> Optional[str]:
     """The newest loadable version folder in `serving_dir` (the one TF Serving serves), or None."""
     return find_baseline(serving_dir).path
+
+
+def model_fingerprint(model_dir: str) -> str:
+    """A short hash of a SavedModel's graph and variables' index (whose entries hold each
+    tensor's checksum): the same for the Trainer's model and its pushed copy."""
+    digest = hashlib.sha256()
+    for name in ("saved_model.pb", os.path.join("variables", "variables.index")):
+        path = os.path.join(model_dir, name)
+        if fileio.exists(path):
+            with fileio.open(path, "rb") as opened:
+                digest.update(opened.read())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def gate_record_path(serving_dir: str) -> str:
+    base = serving_dir.rstrip("/")
+    return os.path.join(os.path.dirname(base), f".{os.path.basename(base)}{GATE_RECORD_SUFFIX}")
+
+
+def read_gate_record(serving_dir: str) -> dict[str, str]:
+    """{candidate fingerprint: the gate key it was blessed under}; {} when unreadable."""
+    try:
+        with fileio.open(gate_record_path(serving_dir), "r") as opened:
+            record = json.loads(opened.read())
+        return {str(k): str(v) for k, v in record.items()} if isinstance(record, dict) else {}
+    except (OSError, ValueError, tf.errors.OpError):
+        return {}
+
+
+def record_gate_verdict(serving_dir: str, fingerprint: str, key: str) -> None:
+    """Remembers that the candidate `fingerprint` was blessed under `key` (written atomically)."""
+    record = read_gate_record(serving_dir)
+    record.pop(fingerprint, None)
+    record[fingerprint] = key
+    record = dict(list(record.items())[-GATE_RECORD_ENTRIES:])
+    path = gate_record_path(serving_dir)
+    fileio.makedirs(os.path.dirname(path))
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with fileio.open(temporary, "w") as opened:
+        opened.write(json.dumps(record, indent=1))
+    fileio.rename(temporary, path, overwrite=True)
+
+
+def gate_baseline(serving_dir: str) -> str:
+    """The served state a verdict holds for: "" when no loadable version is served; the gate
+    key a served model was blessed under when it is a candidate this gate blessed (pushed
+    since: its verdict still holds, and pushing it again would only copy it); otherwise the
+    served version, as "<path>#<fingerprint>"."""
+    served = served_version(serving_dir)
+    if not served:
+        return ""
+    fingerprint = model_fingerprint(served)
+    blessed_under = read_gate_record(serving_dir).get(fingerprint)
+    return blessed_under if blessed_under is not None else f"{served}#{fingerprint}"
 
 
 def unloadable_reason(version_dir: str, signatures: tuple[str, ...] = ()) -> Optional[str]:

@@ -5,6 +5,9 @@ from tfx.types.component_spec import ExecutionParameter
 
 ACCURACY_BAR_KEY = "accuracy_bar"
 SERVING_DIR_KEY = "serving_dir"
+# The served state the verdict holds for, computed when the pipeline is built (part of the
+# cache key: see executor.gate_baseline).
+GATE_BASELINE_KEY = "gate_baseline"
 
 
 class EvaluatorSpec(standard_component_specs.EvaluatorSpec):
@@ -12,4 +15,5 @@ class EvaluatorSpec(standard_component_specs.EvaluatorSpec):
         **standard_component_specs.EvaluatorSpec.PARAMETERS,
         ACCURACY_BAR_KEY: ExecutionParameter(type=float),
         SERVING_DIR_KEY: ExecutionParameter(type=str, optional=True),
+        GATE_BASELINE_KEY: ExecutionParameter(type=str, optional=True),
     }

@@ -1,4 +1,11 @@
-"""The serving SavedModel: raw image bytes (or tf.Examples) -> Transform graph -> model."""
+"""The serving SavedModel: raw image bytes (or tf.Examples) -> Transform graph -> model.
+
+Every signature first checks each image's size in its header (preprocessing.bounded_images):
+a request holding an image that would decode to more than `max_image_pixels` pixels (a
+setting, trainer.max_image_pixels, baked into the signatures as a constant) fails with
+INVALID_ARGUMENT naming the image and the limit before the Transform graph decodes anything.
+Training does not check: Transform decodes the training images with the same graph, unbounded.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from components import features
+from components.config import TrainerConfig
 from components.trainer import warmup
 from components.transform import preprocessing
 
@@ -20,12 +28,14 @@ EXAMPLES_INPUT_KEY = features.EXAMPLES_INPUT_KEY
 class ServingFunctions:
     """The signatures' functions over the model and the Transform layer."""
 
-    def __init__(self, model: keras.Model, tft_layer: tf.Module, raw_spec: dict, image_size: int):
+    def __init__(self, model: keras.Model, tft_layer: tf.Module, raw_spec: dict, image_size: int,
+                 max_image_pixels: int = TrainerConfig.max_image_pixels):
         self._model = model
         self._tft_layer = tft_layer
         self._image_size = image_size
         self._image_spec = raw_spec[features.IMAGE_KEY]
         self._raw_spec = raw_spec
+        self._max_image_pixels = int(max_image_pixels)
 
     def serve_image_bytes(self, image_bytes):
         raw_images = tf.reshape(image_bytes, [-1, *self._image_spec.shape])
@@ -39,10 +49,17 @@ class ServingFunctions:
         return self._predict(raw)
 
     def transform_features(self, examples):
-        return self._tft_layer(tf.io.parse_example(examples, self._raw_spec))
+        return self._transform(tf.io.parse_example(examples, self._raw_spec))
+
+    def _transform(self, raw_features):
+        """The Transform graph on raw features whose images passed the size check."""
+        raw_features = dict(raw_features)
+        raw_features[features.IMAGE_KEY] = preprocessing.bounded_images(
+            raw_features[features.IMAGE_KEY], self._max_image_pixels)
+        return self._tft_layer(raw_features)
 
     def _predict(self, raw_features):
-        transformed = self._tft_layer(raw_features)
+        transformed = self._transform(raw_features)
         images = preprocessing.decode_transformed_images(
             transformed[features.TRANSFORMED_IMAGE_KEY], self._image_size
         )
@@ -57,9 +74,12 @@ def predicted_label(probability: tf.Tensor) -> tf.Tensor:
 
 
 def export_serving_model(
-    model: keras.Model, tf_transform_output: tft.TFTransformOutput, image_size: int, export_dir: str
+    model: keras.Model, tf_transform_output: tft.TFTransformOutput, image_size: int, export_dir: str,
+    max_image_pixels: int = TrainerConfig.max_image_pixels,
 ) -> None:
     """Writes the SavedModel with Keras's ExportArchive, the export Keras made for TF Serving.
+
+    Its signatures refuse an image above `max_image_pixels` pixels before decoding it.
 
     A Keras 3 model held by a tf.Module and saved with tf.saved_model.save loads in Python's
     object loader but not in TensorFlow's C++ loader, which TF Serving uses ("Could not find
@@ -67,7 +87,8 @@ def export_serving_model(
     loader restores them.
     """
     tft_layer = tf_transform_output.transform_features_layer()
-    functions = ServingFunctions(model, tft_layer, tf_transform_output.raw_feature_spec(), image_size)
+    functions = ServingFunctions(model, tft_layer, tf_transform_output.raw_feature_spec(), image_size,
+                                 max_image_pixels)
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.track(tft_layer)  # the Transform graph, with its assets, inside the export

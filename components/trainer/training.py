@@ -51,7 +51,8 @@ def run_fn(fn_args) -> None:
             checkpoints=checkpoints,
             spill_dir=local_spill_dir(fn_args.model_run_dir),
         )
-    export.export_serving_model(model, tf_transform_output, config.image_size, fn_args.serving_model_dir)
+    export.export_serving_model(model, tf_transform_output, config.image_size, fn_args.serving_model_dir,
+                                config.max_image_pixels)
     history.save(phases, fn_args.serving_model_dir)
     if checkpoints:
         checkpoints.remove()

@@ -57,7 +57,7 @@ def run_compiled(args: argparse.Namespace) -> int:
 
     root = args.pipeline_root or os.path.join(settings.REPO_ROOT, "outputs", "kfp-local")
     try:
-        result = compiled.run_compiled(args.spec, args.params, root)
+        result = compiled.run_compiled(args.spec, args.params, root, in_image=args.in_image)
     except KeyboardInterrupt:
         return report_interrupted("the compiled pipeline's run")
     result.run_page = write_page(lambda: page.write_run_page(result, root))
@@ -155,8 +155,8 @@ def finish(result: "RunResult", summary_json: Optional[str]) -> int:
     if summary_json:
         with open(summary_json, "w") as out:
             out.write(result.to_json())
-    if result.pushed_model_dir:
-        return exit_status.PUSHED
+    if result.pushed_model_dir or (result.candidate_served and not result.unfinished()):
+        return exit_status.PUSHED  # pushed now, or this run's model is the one served (a cached rerun)
     unfinished = result.unfinished()
     if unfinished:
         print(f"[pipeline] FAILED: {', '.join(unfinished)} did not complete", file=sys.stderr)

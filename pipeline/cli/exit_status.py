@@ -1,6 +1,7 @@
 """Every exit status of `python -m pipeline`, by command.
 
-run, run-compiled: 0 a model was pushed, 3 the run finished but the model was not blessed
+run, run-compiled: 0 a model was pushed (or, on a rerun taken from the cache, this run's model is
+the one served), 3 the run finished but the model was not blessed
 (nothing pushed), 1 the run failed, 2 a usage error (a bad setting, or the pipeline root in use
 by another run), 130 interrupted by Ctrl-C (nothing pushed; the same command resumes).
 compile-kubeflow: 0 written, 2 a usage error.

@@ -97,6 +97,10 @@ def add_run_compiled_parser(subparsers) -> None:
     run_compiled.add_argument("--pipeline-root", default=None,
                               help="where kfp.local writes the tasks' artifacts (default outputs/kfp-local)")
     run_compiled.add_argument("--summary-json", help="also write the run summary as JSON to this file")
+    run_compiled.add_argument("--in-image", metavar="IMAGE", default=None,
+                              help="run every task as a container of IMAGE (e.g. cats-dogs-tfx:0.1.0, built by "
+                                   "`make image`) through the Docker API at DOCKER_HOST (Docker, or "
+                                   "tools/image/podman-service); default: each task as a subprocess here")
     run_compiled.set_defaults(handler=commands.run_compiled)
 
 

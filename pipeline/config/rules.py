@@ -323,6 +323,8 @@ RULES: tuple[Rule, ...] = (
     Rule("trainer.mixed_precision", is_bool, "true or false", "false"),
     Rule("trainer.gpus", int_between(0, MAX_GPUS), f"an integer from 0 to {MAX_GPUS}", "1"),
     Rule("trainer.seed", int_between(0, 2**31 - 1), "an integer from 0 to 2147483647", "1337"),
+    Rule("trainer.max_image_pixels", int_between(10**6, 250 * 10**6), "an integer from 1000000 to 250000000 "
+         "(width x height of the largest image the served model decodes)", "40000000"),
     Rule("evaluator.accuracy_bar", number_in(0, 1), FRACTION + " (the test split's binary accuracy)", "0.95"),
     Rule("evaluator.max_accuracy_drop", number_in(0, 1), FRACTION + " (accuracy the candidate may lose "
          "against the served model)", "0.0"),

@@ -5,10 +5,12 @@ push) from the Evaluator's and Pusher's artifacts."""
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, Optional
 
 import tensorflow_model_analysis as tfma
 
+from components.evaluator import executor as evaluator_executor
 from pipeline.results.record import RunResult
 
 PASSED = "passed the gate"
@@ -26,8 +28,46 @@ def fill_outcome(result: RunResult) -> None:
         result.blessed = is_one(blessing.properties.get("blessed"))
         result.blessing_reason = PASSED if result.blessed else failure_reason(evaluation.uri if evaluation else None)
         result.baseline_model = blessing.properties.get("baseline_model") or None
+        result.skipped_versions = skipped_versions(blessing.properties.get("skipped_versions"))
+    result.evaluated_in_run = result.cached_from.get("Evaluator") if is_cached(result, "Evaluator") else None
     if pushed is not None and is_one(pushed.properties.get("pushed")):
-        result.pushed_model_dir = pushed.properties.get("pushed_destination")
+        destination = pushed.properties.get("pushed_destination")
+        if is_cached(result, "Pusher"):  # the push was an earlier run's: this run pushed nothing
+            result.pushed_earlier = destination
+            result.pushed_in_run = result.cached_from.get("Pusher")
+        else:
+            result.pushed_model_dir = destination
+    serving_dir = serving_dir_of(result)
+    if serving_dir:
+        result.served_now = evaluator_executor.served_version(serving_dir)
+    pushed_path = result.pushed_model_dir or result.pushed_earlier
+    result.candidate_served = bool(result.served_now and pushed_path
+                                   and os.path.normpath(result.served_now) == os.path.normpath(pushed_path))
+
+
+def is_cached(result: RunResult, name: str) -> bool:
+    component = result.component(name)
+    return component is not None and component.status == "cached"
+
+
+def serving_dir_of(result: RunResult) -> Optional[str]:
+    """The Pusher's folder: the Evaluator's `serving_dir`, else the folder of a pushed or
+    baseline version (a compiled run records no serving_dir)."""
+    recorded = result.execution_properties.get("Evaluator", {}).get("serving_dir")
+    if recorded:
+        return recorded
+    known = result.pushed_model_dir or result.pushed_earlier or result.baseline_model
+    return os.path.dirname(known.rstrip("/")) if known else None
+
+
+def skipped_versions(value: Optional[str]) -> list[dict[str, str]]:
+    """The blessing's `skipped_versions` JSON ([] when absent or unreadable)."""
+    try:
+        skipped = json.loads(value or "[]")
+    except ValueError:
+        return []
+    return [{key: str(item.get(key, "")) for key in ("version", "path", "reason")}
+            for item in skipped if isinstance(item, dict)] if isinstance(skipped, list) else []
 
 
 def read_metrics(evaluation_uri: str) -> tuple[dict[str, float], dict[str, dict[str, float]]]:

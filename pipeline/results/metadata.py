@@ -76,6 +76,20 @@ def artifacts_of_type(store, executions, type_name: str) -> list[metadata_store_
     return found
 
 
+def producing_run(store, artifact_id: int) -> Optional[str]:
+    """The run whose execution produced the artifact (the first one that wrote it and was not
+    itself taken from the cache), by its pipeline_run context's name; None when unknown."""
+    events = store.get_events_by_artifact_ids([artifact_id])
+    ids = sorted({e.execution_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT})
+    executions = [e for e in store.get_executions_by_id(ids) if e.last_known_state != metadata_store_pb2.Execution.CACHED]
+    for execution in sorted(executions, key=lambda e: (e.create_time_since_epoch, e.id)):
+        runs = [c for c in store.get_contexts_by_execution(execution.id)
+                if c.type_id == store.get_context_type("pipeline_run").id]
+        if runs:
+            return runs[0].name
+    return None
+
+
 def metadata_path(pipeline_root: str) -> str:
     return os.path.join(os.path.abspath(pipeline_root), "metadata", "metadata.sqlite")
 
@@ -105,16 +119,22 @@ def from_metadata(pipeline_root: str, pipeline_name: str, profile: str, run_id: 
     if not executions:
         raise NoRun(f"no run {run_id} in {metadata_path(pipeline_root)}")
     artifacts = {}
+    cached_from = {}
     for (node, key), type_name in RESULT_OUTPUTS.items():
         found = artifacts_of_type(store, [executions[node]], type_name) if node in executions else []
         if found:
             artifacts[(node, key)] = Artifact(found[-1].uri, properties_of(found[-1]))
+            if executions[node].last_known_state == metadata_store_pb2.Execution.CACHED and node not in cached_from:
+                origin = producing_run(store, found[-1].id)
+                if origin:
+                    cached_from[node] = origin
     result = RunResult(
         pipeline_name=pipeline_name, run_id=run_id, profile=profile,
         components=components_of(executions, component_seconds, order or list(executions)),
         wall_seconds=wall_seconds if wall_seconds is not None else wall_seconds_of(executions),
         artifacts=artifacts,
         execution_properties={node: properties_of(execution) for node, execution in executions.items()},
+        cached_from=cached_from,
     )
     evaluation.fill_outcome(result)
     return result

@@ -28,8 +28,12 @@ RESULT_OUTPUTS = {
     ("Pusher", "pushed_model"): "PushedModel",
 }
 # The fields `--summary-json` writes, in the record's terms.
+# `pushed_model_dir` is what this run pushed (None when its Pusher came from the cache: the
+# push, `pushed_earlier`, was an earlier run's, `pushed_in_run`).
 SUMMARY_FIELDS = ("profile", "run_id", "metrics", "metrics_by_label", "blessed", "blessing_reason",
-                  "pushed_model_dir", "baseline_model", "wall_seconds", "run_page")
+                  "pushed_model_dir", "baseline_model", "wall_seconds", "run_page",
+                  "evaluated_in_run", "pushed_in_run", "pushed_earlier", "served_now", "candidate_served",
+                  "skipped_versions")
 
 
 @dataclasses.dataclass
@@ -69,6 +73,20 @@ class RunResult:
     execution_properties: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     # The run's HTML page, once written (pipeline/run_page).
     run_page: Optional[str] = None
+    # A component taken from the cache: the run whose execution produced its outputs.
+    cached_from: dict[str, str] = dataclasses.field(default_factory=dict)
+    # A cached Evaluator: the run that made the verdict (None when this run made it).
+    evaluated_in_run: Optional[str] = None
+    # A cached Pusher that had pushed: the version pushed then and the run that pushed it.
+    pushed_earlier: Optional[str] = None
+    pushed_in_run: Optional[str] = None
+    # The version served when the record was read (the newest loadable one), and whether it
+    # is this run's candidate (pushed by this run or by the earlier run whose push it reused).
+    served_now: Optional[str] = None
+    candidate_served: bool = False
+    # Versions newer than the baseline that the Evaluator skipped, newest first:
+    # [{"version": ..., "path": ..., "reason": ...}].
+    skipped_versions: list[dict[str, str]] = dataclasses.field(default_factory=list)
 
     def output(self, component: str, key: str) -> Optional[Artifact]:
         return self.artifacts.get((component, key))
@@ -103,12 +121,33 @@ class RunResult:
             for label, values in sorted(self.metrics_by_label.items()):
                 lines.append(f"  label={label:<16} binary_accuracy {format_number(values.get(ACCURACY_METRIC))}"
                              f"  examples {format_number(values.get('example_count'))}")
+        if self.evaluated_in_run:
+            lines.append(f"Evaluator: cached, evaluated in run {self.evaluated_in_run} against baseline "
+                         f"{self.baseline_model or 'none'}")
         lines.append(f"Baseline: {self.baseline_model or NO_BASELINE}")
+        if self.skipped_versions:
+            lines.append(f"Skipped serving versions: {skipped_versions_text(self.skipped_versions)}")
         lines.append(f"Blessed: {'yes' if self.blessed else 'no'} ({self.blessing_reason})")
-        lines.append(f"Pushed model: {self.pushed_model_dir or 'none'}")
+        lines.append(f"Pushed model: {self.pushed_model_dir or self.not_pushed_text()}")
         if self.run_page:
             lines.append(f"Run page: {self.run_page}")
         return "\n".join(lines)
+
+
+    def not_pushed_text(self) -> str:
+        """What "Pushed model" says when this run pushed nothing."""
+        served = f"the version served now: {self.served_now or 'none'}"
+        if self.pushed_earlier:
+            return f"none by this run (pushed in run {self.pushed_in_run or '?'}: {self.pushed_earlier}; {served})"
+        if self.evaluated_in_run or "Pusher" in self.cached_from:
+            return f"none by this run ({served})"
+        return f"none ({served})" if self.served_now else "none"
+
+
+def skipped_versions_text(skipped: list[dict[str, str]]) -> str:
+    """"2 (1950000000: empty folder (no saved_model.pb); 1900000000: no saved_model.pb)"."""
+    names = "; ".join(f"{item.get('version')}: {item.get('reason')}" for item in skipped)
+    return f"{len(skipped)} ({names})"
 
 
 def format_number(value: Optional[float]) -> str:

@@ -83,7 +83,8 @@ class PageData:
     @property
     def model_serving_dir(self) -> Optional[str]:
         """The Pusher's folder for this model (TF Serving's base path)."""
-        served = self.result.pushed_model_dir or self.result.baseline_model
+        served = (self.result.pushed_model_dir or self.result.pushed_earlier or self.result.served_now
+                  or self.result.baseline_model)
         return os.path.dirname(served) if served else None
 
 

@@ -16,7 +16,7 @@ from matplotlib.ticker import MaxNLocator
 from components.evaluator.eval_config import ACCURACY_METRIC
 from components.trainer import history as history_lib
 from pipeline.config import settings
-from pipeline.results.record import ComponentResult
+from pipeline.results.record import ComponentResult, skipped_versions_text
 from pipeline.run_page.data import PageData
 
 # (id, heading) of the page's sections, in order.
@@ -355,15 +355,28 @@ def errors_section(data: PageData) -> str:
 
 
 def verdict_section(data: PageData) -> str:
-    verdict = "Blessed" if data.result.blessed else "Not blessed"
-    parts = [f'<p><span class="{"pass" if data.result.blessed else "fail"}">{verdict}</span>: {_e(data.result.blessing_reason)}.</p>',
-             f"<p>Baseline: {_e(data.result.baseline_model or 'none (no model was being served)')}.</p>"]
-    if data.result.pushed_model_dir:
-        parts.append(f"<p>Pushed version {_e(os.path.basename(data.result.pushed_model_dir))} to "
-                     f"<code>{_e(data.result.pushed_model_dir)}</code>.</p>")
+    result = data.result
+    verdict = "Blessed" if result.blessed else "Not blessed"
+    parts = [f'<p><span class="{"pass" if result.blessed else "fail"}">{verdict}</span>: {_e(result.blessing_reason)}.</p>']
+    if result.evaluated_in_run:
+        parts.append(f'<p class="cached">From the cache: evaluated in run <code>{_e(result.evaluated_in_run)}</code> '
+                     f"against baseline {_e(result.baseline_model or 'none')}; the served model is the one that "
+                     "verdict holds for.</p>")
+    parts.append(f"<p>Baseline: {_e(result.baseline_model or 'none (no model was being served)')}.</p>")
+    if result.skipped_versions:
+        parts.append(f"<p>Skipped serving versions: {_e(skipped_versions_text(result.skipped_versions))}.</p>")
+    if result.pushed_model_dir:
+        parts.append(f"<p>Pushed version {_e(os.path.basename(result.pushed_model_dir))} to "
+                     f"<code>{_e(result.pushed_model_dir)}</code>.</p>")
+    elif result.pushed_earlier:
+        parts.append(f"<p>Nothing pushed by this run: the Pusher came from the cache; run "
+                     f"<code>{_e(result.pushed_in_run or '?')}</code> pushed <code>{_e(result.pushed_earlier)}</code>.</p>")
     else:
-        kept = f": TF Serving keeps serving {_e(data.result.baseline_model)}" if data.result.baseline_model else ""
-        parts.append(f"<p>Nothing pushed{kept}.</p>")
+        kept = f": TF Serving keeps serving {_e(result.baseline_model)}" if result.baseline_model else ""
+        parts.append(f"<p>Nothing pushed{' by this run' if result.evaluated_in_run else ''}{kept}.</p>")
+    if result.served_now or result.pushed_earlier or result.evaluated_in_run:
+        whose = " (this run's candidate)" if result.candidate_served else ""
+        parts.append(f"<p>The version served now: <code>{_e(result.served_now or 'none')}</code>{_e(whose)}.</p>")
     if data.model_serving_dir:
         parts.append("<p>TF Serving serves the newest version in the model's folder:</p>")
         parts.append(f"<pre>{_e(serving_command(data.model_serving_dir))}</pre>")

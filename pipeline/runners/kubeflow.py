@@ -17,6 +17,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 from tfx.orchestration.data_types import RuntimeParameter
 
+from components.evaluator.spec import GATE_BASELINE_KEY
 from pipeline.config import kubeflow as kubeflow_config_lib
 from pipeline.config import rules
 from pipeline.config.settings import DEFAULT_IMAGE, IN_PROCESS_BEAM_RUNNER, ConfigError, PipelineConfig
@@ -24,6 +25,10 @@ from pipeline.pipeline import create_pipeline
 from pipeline.runners import inputs
 
 TRAINER_ID = "Trainer"
+# Tasks whose outcome depends on the serving folder at run time (the Evaluator's baseline is
+# the model served then; the Pusher pushes on its verdict): KFP's cache, keyed on a spec
+# compiled once, would reuse a verdict against a model no longer served, so it is off for them.
+UNCACHED_TASKS = ("Evaluator", "Pusher")
 GPU_RESOURCE = "nvidia.com/gpu"
 OUTPUT_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -59,6 +64,7 @@ def compile_kubeflow(
     except ValueError as error:  # the components' checks of their arguments
         raise ConfigError(f"the pipeline cannot be built: {error}") from error
     request_trainer_gpus(pipeline, config.trainer.gpus)
+    drop_build_time_gate_baseline(pipeline)
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
             default_image=image, default_commands=TASK_COMMAND, use_pipeline_spec_2_1=True
@@ -67,6 +73,7 @@ def compile_kubeflow(
     defaults = runtime_parameter_defaults(pipeline)
     pipeline_job = runner.run(pipeline, parameter_values=defaults, write_out=False)
     declare_parameter_defaults(pipeline_job["pipelineSpec"], defaults)
+    disable_cache(pipeline_job["pipelineSpec"], UNCACHED_TASKS)
     # A run submitted without a root would otherwise fall back to KFP's default minio:// root.
     pipeline_job["pipelineSpec"]["defaultPipelineRoot"] = kubeflow_config.resolved_pipeline_root
     _write_atomically(output, _serialize(pipeline_job, output))
@@ -125,6 +132,23 @@ def request_trainer_gpus(pipeline: tfx.dsl.Pipeline, gpus: int) -> None:
             )
         )
     )
+
+
+def drop_build_time_gate_baseline(pipeline: tfx.dsl.Pipeline) -> None:
+    """Leaves out the Evaluator's `gate_baseline` (the model served when the pipeline is built,
+    part of a local run's cache key): a spec compiled once would carry a stale one; on
+    Kubeflow the Evaluator and Pusher are never cached instead (`disable_cache`)."""
+    for component in pipeline.components:
+        if component.id in UNCACHED_TASKS:
+            component.exec_properties.pop(GATE_BASELINE_KEY, None)
+
+
+def disable_cache(pipeline_spec: dict[str, Any], task_names: tuple[str, ...]) -> None:
+    """Turns KFP's cache off for these tasks of the compiled spec's root DAG."""
+    tasks = pipeline_spec["root"]["dag"]["tasks"]
+    for name in task_names:
+        if name in tasks:
+            tasks[name]["cachingOptions"] = {"enableCache": False}
 
 
 def runtime_parameter_defaults(pipeline: tfx.dsl.Pipeline) -> dict[str, Any]:

@@ -174,6 +174,17 @@ class CSavedModel:
     def returncode(self) -> Optional[int]:
         return self._process.poll()
 
+    def peak_memory_bytes(self) -> int:
+        """The process's peak resident memory so far (VmHWM in /proc/<pid>/status, Linux)."""
+        try:
+            with open(f"/proc/{self._process.pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) * 1024  # "VmHWM:   123456 kB"
+        except OSError as error:
+            raise CLoaderError(f"cannot read run_saved_model's memory: {error}") from error
+        raise CLoaderError("/proc/<pid>/status has no VmHWM line: peak memory is read on Linux only")
+
     def run(self, signature_name: str, inputs: Mapping[str, Sequence[bytes]]) -> dict[str, np.ndarray]:
         """Calls a signature with 1-D string inputs (by input key); returns its outputs by key.
 

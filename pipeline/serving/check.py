@@ -5,7 +5,9 @@ Every request goes through TensorFlow's C++ SavedModel loader in a process of it
 object loader (`tf.saved_model.load`, what TFMA uses): every signature, images of every
 format TF Serving's clients send and of extreme sizes, a batch of 32, an undecodable image
 (INVALID_ARGUMENT, then the process must keep serving), tf.Examples, and every request of the
-model's warm-up file, which TF Serving replays before it serves a version.
+model's warm-up file, which TF Serving replays before it serves a version. An image far above
+the served model's pixel limit (trainer.max_image_pixels), sent to `serving_default` and inside
+a tf.Example to `from_examples`, must be refused with INVALID_ARGUMENT naming the limit.
 
 """
 
@@ -14,7 +16,9 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import struct
 import time
+import zlib
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -24,6 +28,7 @@ from PIL import Image
 from components import features
 from components.example_gen.examples import serialized_example
 from components.trainer import warmup
+from components.transform import preprocessing
 from pipeline.serving import c_loader
 
 # Probabilities and logits of the two loaders agree within this.
@@ -35,6 +40,9 @@ EXAMPLES_INPUT_KEY = features.EXAMPLES_INPUT_KEY
 # (format, width, height): every format decode_image reads, and the extremes of size.
 IMAGE_FORMATS = (("JPEG", 320, 240), ("PNG", 1, 1), ("GIF", 200, 150), ("BMP", 97, 61),
                  ("JPEG", 4000, 3000), ("PNG", 240, 320), ("JPEG", 1, 1))
+# Above any pixel limit the settings allow (trainer.max_image_pixels: at most 250 megapixels).
+OVERSIZED = (20000, 20000)
+LIMIT_SETTING = preprocessing.MAX_IMAGE_PIXELS_SETTING
 
 
 @dataclasses.dataclass
@@ -44,6 +52,7 @@ class Request:
     signature: str
     inputs: dict[str, list[bytes]]
     expect_code: int = 0  # TF_Code: 0 OK, 3 INVALID_ARGUMENT
+    expect_message: str = ""  # with an error code: what the error's message must say
 
 
 @dataclasses.dataclass
@@ -64,17 +73,50 @@ def image(fmt: str, width: int, height: int, seed: int = 0) -> bytes:
     return buffer.getvalue()
 
 
+def blank_png(width: int, height: int) -> bytes:
+    """An RGB PNG of `width` x `height` black pixels, built without holding its pixels.
+
+    Its zlib stream repeats one deflate block of 1 MiB of zeros, compressed once and ended
+    with a full flush (so that it refers to nothing before it): a 20000x20000 PNG is 1.2 MB
+    and takes milliseconds, while its pixels decode to 1.2 GB.
+    """
+    raw_size = height * (1 + 3 * width)  # per row: filter type 0, then RGB bytes, all zero
+    piece = 1 << 20
+    repeated = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = repeated.compress(bytes(piece)) + repeated.flush(zlib.Z_FULL_FLUSH)
+    count, rest = divmod(raw_size, piece)
+    final = zlib.compressobj(9, zlib.DEFLATED, -15)
+    last = final.compress(bytes(rest)) + final.flush(zlib.Z_FINISH)
+    adler32 = ((raw_size % 65521) << 16) | 1  # of zeros: a stays 1, b counts the bytes
+    stream = b"\x78\xda" + block * count + last + struct.pack(">I", adler32)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, not interlaced
+    chunks = _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", stream) + _png_chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + chunks
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
 def standard_requests(export_dir: str) -> list[Request]:
     mixed = [image(fmt, width, height, seed) for seed, (fmt, width, height) in enumerate(IMAGE_FORMATS)]
     formats = ", ".join(f"{fmt} {width}x{height}" for fmt, width, height in IMAGE_FORMATS)
     batch = warmup.pattern_jpegs(32)
     examples = [serialized_example(data, label, f"{i}.jpg".encode()) for i, (data, label) in
                 enumerate(zip(batch[:6], [0, 1] * 3))]
+    oversized = blank_png(*OVERSIZED)
+    oversized_name = f"{OVERSIZED[0]}x{OVERSIZED[1]} PNG ({len(oversized) / 1e6:.1f} MB)"
     requests = [
         Request(f"images in one batch: {formats}", SERVING_SIGNATURE, {features.SERVING_INPUT_KEY: mixed}),
         Request("a batch of 32 JPEGs", SERVING_SIGNATURE, {features.SERVING_INPUT_KEY: batch}),
         Request("an undecodable image", SERVING_SIGNATURE, {features.SERVING_INPUT_KEY: [b"not an image"]},
                 expect_code=INVALID_ARGUMENT),
+        Request(f"a JPEG and a {oversized_name}", SERVING_SIGNATURE,
+                {features.SERVING_INPUT_KEY: [batch[0], oversized]},
+                expect_code=INVALID_ARGUMENT, expect_message=LIMIT_SETTING),
+        Request(f"a tf.Example holding a {oversized_name}", features.EXAMPLES_SIGNATURE,
+                {EXAMPLES_INPUT_KEY: [serialized_example(oversized, 0, b"big.png")]},
+                expect_code=INVALID_ARGUMENT, expect_message=LIMIT_SETTING),
         Request("the next request after the error", SERVING_SIGNATURE, {features.SERVING_INPUT_KEY: batch[:1]}),
         Request("tf.Examples", features.EXAMPLES_SIGNATURE, {EXAMPLES_INPUT_KEY: examples}),
         Request("tf.Examples", TRANSFORM_FEATURES_SIGNATURE, {EXAMPLES_INPUT_KEY: examples[:2]}),
@@ -119,8 +161,10 @@ def _check_one(c_model: c_loader.CSavedModel, python_model, request: Request) ->
     try:
         c_outputs = c_model.run(request.signature, request.inputs)
     except c_loader.RequestError as error:
-        if error.code == request.expect_code:
+        if error.code == request.expect_code and request.expect_message in error.message:
             return True, f"{error.code_name}, as TF Serving answers it"
+        if error.code == request.expect_code:
+            return False, f"C loader: {error.code_name} without {request.expect_message!r}: {error.message[:300]}"
         return False, f"C loader: {error}"
     except KeyError as error:
         return False, str(error)

@@ -1,6 +1,5 @@
 """TfdsExampleGen on the generated sample: through TFDS's builder, and as an extracted folder."""
 
-import io
 import json
 import os
 import zipfile
@@ -10,7 +9,6 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from PIL import Image
 from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
-from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import proto_utils
 

@@ -12,19 +12,26 @@ from components.example_gen.examples import serialized_example
 from components.trainer import export
 from components.trainer import model as model_lib
 from components.transform import preprocessing, standalone
+from pipeline.serving import check
 
 SIZE = 32
 CONFIG = TrainerConfig(base="mobilenet_v3_small", weights="none", image_size=SIZE)
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def transform_graph(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("transform")
+    graph_dir, _ = standalone.transform_images(sample_images.mixed_images(), [0, 1, 0, 1, 0], str(tmp), SIZE)
+    return graph_dir
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, transform_graph):
     """(Keras model, loaded SavedModel) for an untrained model and a real transform graph."""
     tmp = tmp_path_factory.mktemp("export")
-    graph_dir, _ = standalone.transform_images(sample_images.mixed_images(), [0, 1, 0, 1, 0], str(tmp), SIZE)
     model, _ = model_lib.build_model(CONFIG)
     export_dir = str(tmp / "serving_model")
-    export.export_serving_model(model, tft.TFTransformOutput(graph_dir), SIZE, export_dir)
+    export.export_serving_model(model, tft.TFTransformOutput(transform_graph), SIZE, export_dir)
     return model, tf.saved_model.load(export_dir)
 
 
@@ -108,3 +115,31 @@ def test_transform_features_signature_gives_the_transformed_example(exported):
     assert outputs[features.TRANSFORMED_LABEL_KEY].numpy().tolist() == [1]
     pixels = preprocessing.decode_transformed_images(outputs[features.TRANSFORMED_IMAGE_KEY], SIZE)
     np.testing.assert_array_equal(pixels[0], tf.cast(preprocessing.decode_and_resize(image, SIZE), tf.float32))
+
+
+def test_every_signature_refuses_an_image_above_the_default_limit_naming_it(exported):
+    _, loaded = exported
+    big = check.blank_png(7000, 6000)  # 42 megapixels: 126 MB decoded, 0.1 MB encoded
+    example = serialized_example(big, 1, b"big.png")
+    calls = [lambda: _serve(loaded, [sample_images.jpeg(), big])] + [
+        lambda name=name: loaded.signatures[name](**{export.EXAMPLES_INPUT_KEY: tf.constant([example])})
+        for name in (features.EXAMPLES_SIGNATURE, export.TRANSFORM_FEATURES_SIGNATURE)]
+
+    for call in calls:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"above the limit of 40000000 pixels per image "
+                                                                 r"\(trainer.max_image_pixels\)"):
+            call()
+    assert _serve(loaded, [check.blank_png(8000, 5000)])[features.PROBABILITY_KEY].shape == (1,)  # 40 Mpx: at it
+
+
+def test_the_export_serves_the_limit_it_is_given(exported, transform_graph):
+    model, _ = exported
+    transform_output = tft.TFTransformOutput(transform_graph)
+    functions = export.ServingFunctions(model, transform_output.transform_features_layer(),
+                                        transform_output.raw_feature_spec(), SIZE, max_image_pixels=1_000_000)
+    serve = tf.function(functions.serve_image_bytes, autograph=False)
+
+    assert serve(tf.constant([check.blank_png(1000, 1000)]))[features.PROBABILITY_KEY].shape == (1,)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="image 0 .PNG 1000x1001. would decode to 1001000 pixels, "
+                                                             "above the limit of 1000000 pixels"):
+        serve(tf.constant([check.blank_png(1000, 1001)]))

@@ -1,0 +1,124 @@
+"""The demo's compiled pipeline with every task in a container of the built image:
+`run-compiled --in-image IMAGE` (pipeline/runners/compiled.py) runs each task through the Docker
+API (Docker, or Podman's `tools/image/podman-service`), as the image's own user (uid 1000).
+
+`make image REUSE=1` reuses an image built from the same inputs (tests/support/container_host.py says
+how these tests reach the host's engine from tools/in-env's root filesystem). Three runs in one
+temporary root, as tests/compiled_run_test.py's but in containers: the first pushes a version
+in TF Serving's layout; the second, an untrained head with no accuracy bar, has the first's
+model as its baseline, is worse and is not pushed; the third's data file is missing, so its
+first task fails inside its container, and the run fails naming it."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from support.container_host import IMAGE_UID
+from pipeline.cli import exit_status
+
+pytestmark = pytest.mark.e2e
+
+TASKS = {"TfdsExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer", "Evaluator",
+         "Pusher"}
+# Cheap: one frozen-base epoch, no fine-tuning; the demo's seeded first run scores about 0.8.
+FIRST = ("--param", "phase1_epochs=1", "--param", "phase2_epochs=0", "--param", "accuracy_bar=0.5")
+# As tests/conftest.py's compiled_runs' second run: an untrained head with no bar.
+WORSE = ("--param", "phase1_epochs=0", "--param", "phase2_epochs=0", "--param", "accuracy_bar=0")
+RUN_TIMEOUT = 1500
+
+
+def run_compiled(spec, root, *params, docker_host, image, summary=None, timeout=RUN_TIMEOUT):
+    command = [sys.executable, "-m", "pipeline", "run-compiled", str(spec), *params, "--pipeline-root",
+               str(root / "kfp"), "--in-image", image]
+    if summary:
+        command += ["--summary-json", str(summary)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                            env={**os.environ, "DOCKER_HOST": docker_host})
+    return result, (json.loads(summary.read_text()) if summary and summary.exists() else None)
+
+
+@pytest.fixture(scope="module")
+def image_runs(tmp_path_factory, image, docker_host):
+    """The demo compiled with --local into a temporary root, run in the image: (root, spec, [(result, summary)])."""
+    root = tmp_path_factory.mktemp("image_run")
+    spec = root / "demo.yaml"
+    compiled = subprocess.run(
+        [sys.executable, "-m", "pipeline", "compile-kubeflow", "--local", "--profile", "demo", "--output", str(spec),
+         "--image", image, "--pipeline-root", str(root / "pipeline"), "--set", f"serving_dir={root / 'serving'}"],
+        capture_output=True, text=True, timeout=600)
+    assert compiled.returncode == 0, compiled.stderr[-3000:]
+    runs = [run_compiled(spec, root, *params, docker_host=docker_host, image=image, summary=root / f"summary-{n}.json")
+            for n, params in ((1, FIRST), (2, WORSE))]
+    return root, spec, runs
+
+
+def output(result):
+    return result.stdout[-4000:] + result.stderr[-6000:]
+
+
+def test_every_task_ran_in_the_image_and_a_version_was_pushed_in_tf_servings_layout(image_runs, image):
+    root, _, [(result, summary), _] = image_runs
+    assert result.returncode == exit_status.PUSHED, output(result)
+    assert f"kfp.local with every task in a container of {image} (uid {IMAGE_UID}" in result.stdout
+    assert set(summary["components"]) == TASKS
+    assert {info["status"] for info in summary["components"].values()} == {"complete"}
+    for task in TASKS:
+        assert f"[pipeline] {task} finished in" in result.stdout
+    pushed = summary["pushed_model_dir"]
+    assert os.path.dirname(pushed) == str(root / "serving" / "cats_vs_dogs") and os.path.basename(pushed).isdigit()
+    assert os.path.isfile(os.path.join(pushed, "saved_model.pb"))
+    # Written by the image's user inside its container (this test's process is another user).
+    assert os.stat(os.path.join(pushed, "saved_model.pb")).st_uid == int(IMAGE_UID)
+    with open(os.path.join(pushed, "training_history.json")) as f:
+        assert json.load(f)["phase"] == [1]  # the runtime parameters reached run_fn in the container
+
+
+def test_the_second_run_has_the_first_model_as_its_baseline_and_a_worse_model_is_not_pushed(image_runs):
+    root, _, [(_, first), (result, worse)] = image_runs
+    assert result.returncode == exit_status.NOT_BLESSED, output(result)
+    assert {info["status"] for info in worse["components"].values()} == {"complete"}
+    assert worse["baseline_model"] == first["pushed_model_dir"]
+    assert f"Baseline: {first['pushed_model_dir']}" in result.stdout
+    assert worse["blessed"] is False and worse["pushed_model_dir"] is None
+    assert "against the model being served" in worse["blessing_reason"]
+    assert os.listdir(root / "serving" / "cats_vs_dogs") == [os.path.basename(first["pushed_model_dir"])]
+
+
+def test_a_task_that_fails_in_its_container_fails_the_run(image_runs, image, docker_host):
+    """The spec's data file is missing: ExampleGen exits 1 in its container, nothing after it
+    runs, and the run exits 1 naming it (kfp.local's own Docker handler could read that exit
+    as 0 against Podman's API)."""
+    root, spec, _ = image_runs
+    document = yaml.safe_load(spec.read_text())
+    archive = document["root"]["dag"]["tasks"]["TfdsExampleGen"]["inputs"]["parameters"]["archive"]
+    path = archive["runtimeValue"]["constant"]
+    assert os.path.isfile(path)
+    broken = root / "missing-data.yaml"
+    broken.write_text(spec.read_text().replace(path, path + ".missing"))
+    result, summary = run_compiled(broken, root, docker_host=docker_host, image=image,
+                                   summary=root / "summary-broken.json", timeout=600)
+    assert result.returncode == exit_status.FAILED, output(result)
+    assert summary["components"]["TfdsExampleGen"]["status"] == "failed"
+    assert {info["status"] for name, info in summary["components"].items() if name != "TfdsExampleGen"} == {"not run"}
+    assert "[pipeline] TfdsExampleGen FAILED in" in result.stdout
+    assert "exited with status 1" in result.stderr
+    assert f"Archive '{path}.missing' does not exist" in result.stderr
+    assert "[pipeline] FAILED: TfdsExampleGen" in result.stderr
+
+
+def test_a_missing_image_or_no_docker_api_is_a_usage_error_naming_the_fix(image_runs, docker_host):
+    root, spec, _ = image_runs
+    cases = {"make image": (docker_host, "cats-dogs-tfx:no-such-tag"),
+             "tools/image/podman-service start": (f"unix://{root}/no-such.sock", "cats-dogs-tfx:0.1.0")}
+    running = {fix: subprocess.Popen([sys.executable, "-m", "pipeline", "run-compiled", str(spec), "--pipeline-root",
+                                      str(root / "kfp"), "--in-image", image], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env={**os.environ, "DOCKER_HOST": host})
+               for fix, (host, image) in cases.items()}  # both at once: each is mostly start-up
+    for fix, process in running.items():
+        stdout, stderr = process.communicate(timeout=300)
+        assert process.returncode == exit_status.USAGE, stdout[-3000:] + stderr[-3000:]
+        assert fix in stderr + stdout, stdout[-3000:] + stderr[-3000:]
