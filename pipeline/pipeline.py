@@ -1,7 +1,8 @@
 """The pipeline, wired like its diagram:
 
 ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform -> Trainer
-  -> Evaluator (baseline: the model being served) -> Pusher
+  -> Evaluator (baseline: the model being served)         -> Pusher
+  -> InfraValidator (the candidate in TF Serving's loader) ->
 """
 
 from typing import Any, Callable, Optional, Union
@@ -11,6 +12,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from components.evaluator import Evaluator, build_eval_config
 from components.example_gen import EVAL_SPLIT, TEST_SPLIT, TRAIN_SPLIT, TfdsExampleGen
+from components.infra_validator import InfraValidator
 from components.pusher import Pusher
 from components.trainer import RUN_FN, Trainer
 from components.transform import PREPROCESSING_FN, Transform
@@ -73,9 +75,18 @@ def create_pipeline(
         **tunable_values("Evaluator", config.evaluator, tunable),
     )
 
+    infra_validator = InfraValidator(
+        model=trainer.outputs["model"],
+        examples=example_gen.outputs["examples"],
+        timeout_seconds=config.infra_validator.timeout_seconds,
+        canary_split=TEST_SPLIT,
+        canary_size=config.infra_validator.canary_size,
+    )
+
     pusher = Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
+        infra_blessing=infra_validator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.model_serving_dir)
         ),
@@ -92,6 +103,7 @@ def create_pipeline(
             transform,
             trainer,
             evaluator,
+            infra_validator,
             pusher,
         ],
         enable_cache=True,

@@ -22,7 +22,7 @@ def test_every_task_of_the_compiled_spec_finished_and_a_model_was_pushed(compile
     root, [(result, summary), *_] = compiled_runs
     assert result.returncode == exit_status.PUSHED, result.stdout[-4000:] + result.stderr[-4000:]
     expected = {"TfdsExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
-                "Evaluator", "Pusher"}
+                "Evaluator", "InfraValidator", "Pusher"}
     assert set(summary["components"]) == expected
     assert {info["status"] for info in summary["components"].values()} == {"complete"}
     for task in expected:
@@ -30,6 +30,7 @@ def test_every_task_of_the_compiled_spec_finished_and_a_model_was_pushed(compile
     pushed = summary["pushed_model_dir"]
     assert os.path.dirname(pushed) == str(root / "serving" / "cats_vs_dogs") and os.path.basename(pushed).isdigit()
     assert os.path.isfile(os.path.join(pushed, "saved_model.pb"))
+    assert summary["infra_blessed"] is True and "canary batches" in summary["infra_reason"]
     # The run's page, built from the tasks' artifacts (kfp.local keeps no ML Metadata).
     assert summary["run_page"].startswith(str(root / "kfp" / "reports")) and os.path.isfile(summary["run_page"])
     assert f"Run page: {summary['run_page']}" in result.stdout

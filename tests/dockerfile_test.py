@@ -123,8 +123,8 @@ def test_pips_downloads_are_cached_between_builds_outside_the_image():
 
 
 def test_installs_c_and_cpp_compilers_from_debian():
-    """g++ for pyfarmhash (source only, needed by tensorflow-data-validation), gcc for the TF
-    Serving check, which compiles pipeline/serving/run_saved_model.c when it runs."""
+    """g++ for pyfarmhash (source only, needed by tensorflow-data-validation), gcc for TF
+    Serving's loader (components/infra_validator/run_saved_model.c)."""
     installs = [command for _, command in run_commands() if "apt-get install" in command]
     assert installs, "the compilers come from Debian's packages"
     words = set(" ".join(installs).split())
@@ -132,6 +132,13 @@ def test_installs_c_and_cpp_compilers_from_debian():
     install_index = min(i for i, (_, c) in enumerate(run_commands()) if "apt-get install" in c)
     pip_index = min(i for i, (_, c) in enumerate(run_commands()) if "pip install" in c)
     assert install_index < pip_index
+
+
+def test_the_infra_validators_loader_is_compiled_in_the_image_after_the_project_is_installed():
+    commands = [command for _, command in run_commands()]
+    build = [i for i, command in enumerate(commands) if "python -m components.infra_validator.c_loader" in command]
+    project = max(i for i, command in enumerate(commands) if "pip install --no-deps -e ." in command)
+    assert build and build[0] > project
 
 
 def test_runs_as_a_numeric_non_root_user_that_exists():

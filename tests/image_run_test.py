@@ -23,7 +23,7 @@ from pipeline.cli import exit_status
 pytestmark = pytest.mark.e2e
 
 TASKS = {"TfdsExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer", "Evaluator",
-         "Pusher"}
+         "InfraValidator", "Pusher"}
 # Cheap: one frozen-base epoch, no fine-tuning; the demo's seeded first run scores about 0.8.
 FIRST = ("--param", "phase1_epochs=1", "--param", "phase2_epochs=0", "--param", "accuracy_bar=0.5")
 # As tests/conftest.py's compiled_runs' second run: an untrained head with no bar.

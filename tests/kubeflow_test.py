@@ -34,7 +34,8 @@ EXPECTED_UPSTREAM = {
     "Transform": {"TfdsExampleGen", "SchemaGen"},
     "Trainer": {"Transform", "SchemaGen"},
     "Evaluator": {"TfdsExampleGen", "Trainer"},
-    "Pusher": {"Trainer", "Evaluator"},
+    "InfraValidator": {"TfdsExampleGen", "Trainer"},
+    "Pusher": {"Trainer", "Evaluator", "InfraValidator"},
 }
 FULL_DEFAULTS = {
     "phase1_epochs": 20,

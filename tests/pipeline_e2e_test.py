@@ -48,6 +48,9 @@ def test_first_run_is_blessed_and_pushes_one_version(demo_runs):
     # Progress and summary on the console.
     assert "[pipeline] Trainer started" in result.stdout and "[pipeline] Trainer finished in" in result.stdout
     assert "Blessed: yes" in result.stdout
+    # The InfraValidator ran the candidate in TF Serving's loader before the Pusher pushed it.
+    assert summary["infra_blessed"] is True
+    assert "Serving check: passed (loaded in TF Serving's loader" in result.stdout
 
 
 # Warnings printed on every run that a user cannot act on (issue 14): Keras's, on a layer
@@ -147,7 +150,7 @@ def test_metadata_holds_one_execution_per_component_per_run(demo_runs):
     for run_id in run_ids:
         executions = report.run_executions(store, run_id)
         assert {len(found) for found in executions.values()} == {1}, (run_id, executions.keys())
-        assert {"TfdsExampleGen", "Transform", "Trainer", "Evaluator", "Pusher"} <= set(executions)
+        assert {"TfdsExampleGen", "Transform", "Trainer", "Evaluator", "InfraValidator", "Pusher"} <= set(executions)
 
 
 def read_split(root, split):

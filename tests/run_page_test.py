@@ -45,7 +45,7 @@ GOLDEN_JPEG = os.path.join(os.path.dirname(__file__), "golden", "tiny.jpg")
 SECTION_IDS = [key for key, _ in run_page_html.SECTIONS]
 CHROMIUM = shutil.which("chromium")
 PIPELINE_ORDER = ["TfdsExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
-                  "Evaluator", "Pusher"]
+                  "Evaluator", "InfraValidator", "Pusher"]
 DEMO_ROOT = os.path.join(REPO_ROOT, "outputs", "run-page-test")
 SCREENSHOT_WIDTH, MAX_SCREENSHOT_HEIGHT = 1200, 16000
 # Appended to a copy of the page for the browser check only: once everything has loaded, it

@@ -28,7 +28,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OURS = "pipeline.runners.task_entrypoint"
 TFX_ENTRYPOINT = task_entrypoint.TFX_ENTRYPOINT
 TASKS = ["TfdsExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
-         "Evaluator", "Pusher"]
+         "Evaluator", "InfraValidator", "Pusher"]
 # config/gcs.go, GCSProviderConfig.ProvideSessionInfo with no providers configured; the JSON
 # metadata/client.go RecordArtifact stores as `store_session_info`.
 STORE_SESSION_INFO = json.dumps({"Provider": "gs", "Params": {"fromEnv": "true"}}, separators=(",", ":"))
@@ -236,7 +236,7 @@ def files_under(uri):
 
 @pytest.fixture(scope="module")
 def runs(compiled, tmp_path_factory):
-    """Every subprocess of this file, run once, two at a time as their inputs allow: the 8 tasks
+    """Every subprocess of this file, run once, two at a time as their inputs allow: the 9 tasks
     as the open-source backend starts them, chained; ExampleValidator in Vertex AI's shape and
     in kfp.local's, on the chain's statistics and schema."""
     spec = compiled["spec"]
@@ -325,6 +325,9 @@ def test_chain_results_are_the_pipelines(backend_chain):
     # for Vertex's resource names (kubeflow_v2_entrypoint_utils.refactor_model_blessing).
     model_input = runs["Evaluator"]["input"]["inputs"]["artifacts"]["model"]["artifacts"][0]
     assert metadata("Evaluator", "blessing")["current_model_id"] == model_input["name"]
+    # The InfraValidator ran the trained model in TF Serving's loader, and its blessing reached the Pusher.
+    assert os.path.exists(os.path.join(uri("InfraValidator", "blessing"), "INFRA_BLESSED"))
+    assert metadata("InfraValidator", "blessing")["blessed"] == 1.0
     pushed = metadata("Pusher", "pushed_model")
     assert pushed["pushed"] == (1.0 if blessed else 0.0)
     served = files_under(backend_chain["serving"])
@@ -514,7 +517,7 @@ def test_every_artifact_reaches_tfx_as_its_producer_wrote_it(backend_chain):
         assert repaired["metadata"] == written["metadata"], (task, name)
         assert parsed(repaired) == parsed({**written, "name": given["name"], "type": declared}), (task, name)
         checked.add((task, name))
-    assert ("ExampleValidator", "anomalies") in checked and len(checked) == 12
+    assert ("ExampleValidator", "anomalies") in checked and len(checked) == 13
 
 
 def test_backend_wrapped_lists_and_structs_are_unwrapped():

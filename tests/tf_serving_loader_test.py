@@ -1,6 +1,6 @@
 """The pushed model in TensorFlow's C++ SavedModel loader, the one TF Serving uses.
 
-`pipeline/serving/run_saved_model.c` is compiled here against the TensorFlow wheel's C API and
+`components/infra_validator/run_saved_model.c` is compiled here against the TensorFlow wheel's C API and
 runs in a process with no Python in it: TF_LoadSessionFromSavedModel (tag "serve"), then
 TF_SessionRun per request. Python's object loader (tf.saved_model.load) loads models that
 this loader cannot run, so only this loader tells whether TF Serving can serve a version.
@@ -13,14 +13,13 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_transform as tft
 
 from support import sample_images
 from components import features
-from components.trainer import export, warmup
-from pipeline.serving import c_loader
+from components.trainer import export
+from components.infra_validator import c_loader
 from pipeline.serving import check as serving_check
-from support.serving_model import CONFIG, SIZE, give_distinct_outputs
+from support.module_export import small_module_export
 
 
 @pytest.fixture(scope="module")
@@ -95,37 +94,9 @@ def test_a_model_the_c_loader_cannot_load_is_reported_with_its_reason(pushed_mod
             model.run("serving_default", {features.SERVING_INPUT_KEY: [sample_images.jpeg()]})
 
 
-class _ModuleExport(tf.Module):
-    """The export this project had before: a tf.Module holding the Keras 3 model, saved with
-    tf.saved_model.save. Python's loader runs it; TensorFlow's C++ loader cannot."""
-
-    def __init__(self, model, transform_output):
-        super().__init__()
-        self.model = model
-        self.model_variables = list(model.variables)
-        self.functions = export.ServingFunctions(model, transform_output.transform_features_layer(),
-                                                 transform_output.raw_feature_spec(), SIZE)
-        self.tft_layer = self.functions._tft_layer  # pylint: disable=protected-access
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.SERVING_INPUT_KEY)])
-    def serve(self, image_bytes):
-        return self.functions.serve_image_bytes(image_bytes)
-
-
 @pytest.fixture(scope="module")
 def module_export(tmp_path_factory):
-    from components.trainer import model as model_lib
-    from components.transform import standalone
-
-    root = tmp_path_factory.mktemp("module_export")
-    graph_dir, _ = standalone.transform_images(sample_images.mixed_images(), [0, 1, 0, 1, 0], str(root), SIZE)
-    model, base = model_lib.build_model(CONFIG)
-    give_distinct_outputs(model, base)
-    module = _ModuleExport(model, tft.TFTransformOutput(graph_dir))
-    export_dir = str(root / "export")
-    tf.saved_model.save(module, export_dir, signatures={"serving_default": module.serve})
-    warmup.write_warmup_requests(export_dir)
-    return export_dir
+    return small_module_export(str(tmp_path_factory.mktemp("module_export")))
 
 
 def test_the_former_tf_module_export_fails_the_c_loader_check(module_export):

@@ -22,6 +22,10 @@ from tfx.utils import io_utils, proto_utils
 from components.pusher import versions as versions_lib
 
 
+# The Evaluator's verdict and the InfraValidator's: TFX's CheckBlessing reads `blessed` of each.
+REQUIRED_BLESSINGS = (standard_component_specs.MODEL_BLESSING_KEY, standard_component_specs.INFRA_BLESSING_KEY)
+
+
 class Executor(pusher_executor.Executor):
     def Do(
         self,
@@ -31,6 +35,10 @@ class Executor(pusher_executor.Executor):
     ) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
         model_push = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+        missing = [key for key in REQUIRED_BLESSINGS if not input_dict.get(key)]
+        if missing:
+            raise ValueError(f"the Pusher got no {' and no '.join(missing)}: it pushes only a model the Evaluator "
+                             "and the InfraValidator blessed (pipeline/pipeline.py wires both)")
         if not self.CheckBlessing(input_dict):
             self._MarkNotPushed(model_push)
             return

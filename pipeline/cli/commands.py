@@ -92,7 +92,8 @@ def predict(args: argparse.Namespace) -> int:
 
 
 def check_serving(args: argparse.Namespace) -> int:
-    from pipeline.serving import c_loader, check
+    from components.infra_validator import c_loader
+    from pipeline.serving import check
 
     if not os.path.isfile(os.path.join(args.model_dir, "saved_model.pb")):
         print(f"error: {args.model_dir} has no saved_model.pb; pass a version folder such as "
@@ -161,4 +162,8 @@ def finish(result: "RunResult", summary_json: Optional[str]) -> int:
     if unfinished:
         print(f"[pipeline] FAILED: {', '.join(unfinished)} did not complete", file=sys.stderr)
         return exit_status.FAILED
+    if result.infra_blessed is False:
+        print(f"[pipeline] not servable: the candidate failed the InfraValidator, so nothing was pushed: "
+              f"{result.infra_reason}", file=sys.stderr)
+        return exit_status.NOT_SERVABLE
     return exit_status.NOT_BLESSED if not result.blessed else exit_status.FAILED

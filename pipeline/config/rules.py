@@ -29,6 +29,8 @@ MAX_BATCH_SIZE = 4096
 MAX_IMAGE_SIZE = 1024
 MAX_GPUS = 16
 MAX_BEAM_WORKERS = 256
+MAX_VALIDATION_SECONDS = 7200
+MAX_CANARY_SIZE = 256
 MIN_SAMPLE_IMAGES = 20  # per class: each 10% split of the sample then holds a few images of each
 MAX_SAMPLE_IMAGES = 12_500  # per class, as in the real archive
 DATA_SOURCES = ("tfds", "folder")
@@ -328,6 +330,11 @@ RULES: tuple[Rule, ...] = (
     Rule("evaluator.accuracy_bar", number_in(0, 1), FRACTION + " (the test split's binary accuracy)", "0.95"),
     Rule("evaluator.max_accuracy_drop", number_in(0, 1), FRACTION + " (accuracy the candidate may lose "
          "against the served model)", "0.0"),
+    Rule("infra_validator.timeout_seconds", int_between(10, MAX_VALIDATION_SECONDS),
+         f"an integer from 10 to {MAX_VALIDATION_SECONDS} (seconds the model has to load and answer in TF "
+         "Serving's loader)", "600"),
+    Rule("infra_validator.canary_size", int_between(1, MAX_CANARY_SIZE),
+         f"an integer from 1 to {MAX_CANARY_SIZE} (test examples sent to each signature)", "8"),
     # Whether these folders can be written is checked next (preflight), naming their flags.
     Rule("pipeline_root", _path_or_none, "none (outputs/<pipeline_name>) or a folder path", "outputs/my-root"),
     Rule("serving_dir", _path_or_none, "a folder path or URI", "serving_model"),

@@ -37,6 +37,17 @@ class EvaluatorConfig:
 
 
 @dataclasses.dataclass
+class InfraValidatorConfig:
+    """The candidate runs in TF Serving's loader before the Pusher may push it."""
+
+    # The whole check (loading, the warm-up requests, a canary batch per signature) must end
+    # within this; Xception at 150x150 loads and answers in well under a minute on 2 cores.
+    timeout_seconds: int = 600
+    # The canary batch: the first examples of the test split.
+    canary_size: int = 8
+
+
+@dataclasses.dataclass
 class SampleConfig:
     """The demo's generated inputs, made on first use at their own paths (DEFAULT_SAMPLE_ARCHIVE,
     GENERATED_BASE_WEIGHTS) and only there."""
@@ -58,6 +69,7 @@ class PipelineConfig:
     sample: SampleConfig = dataclasses.field(default_factory=SampleConfig)
     trainer: TrainerConfig = dataclasses.field(default_factory=TrainerConfig)
     evaluator: EvaluatorConfig = dataclasses.field(default_factory=EvaluatorConfig)
+    infra_validator: InfraValidatorConfig = dataclasses.field(default_factory=InfraValidatorConfig)
     # Where TFX writes artifacts and ML Metadata; None: outputs/<pipeline_name> in the checkout.
     pipeline_root: Optional[str] = None
     # Pusher's base folder: models land in <serving_dir>/<model_name>/<version>/.

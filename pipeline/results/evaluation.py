@@ -1,6 +1,6 @@
 """What TFMA and the Evaluator wrote, read back: the candidate's metrics, why the gate failed,
 the baseline's metrics and the change against them, and the run's outcome (blessed, baseline,
-push) from the Evaluator's and Pusher's artifacts."""
+servable, push) from the Evaluator's, InfraValidator's and Pusher's artifacts."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ def fill_outcome(result: RunResult) -> None:
     evaluation = result.output("Evaluator", "evaluation")
     blessing = result.output("Evaluator", "blessing")
     pushed = result.output("Pusher", "pushed_model")
+    infra_blessing = result.output("InfraValidator", "blessing")
     if evaluation is not None:
         result.metrics, result.metrics_by_label = read_metrics(evaluation.uri)
     if blessing is not None:
@@ -29,6 +30,9 @@ def fill_outcome(result: RunResult) -> None:
         result.blessing_reason = PASSED if result.blessed else failure_reason(evaluation.uri if evaluation else None)
         result.baseline_model = blessing.properties.get("baseline_model") or None
         result.skipped_versions = skipped_versions(blessing.properties.get("skipped_versions"))
+    if infra_blessing is not None:
+        result.infra_blessed = is_one(infra_blessing.properties.get("blessed"))
+        result.infra_reason = str(infra_blessing.properties.get("reason") or "no reason recorded")
     result.evaluated_in_run = result.cached_from.get("Evaluator") if is_cached(result, "Evaluator") else None
     if pushed is not None and is_one(pushed.properties.get("pushed")):
         destination = pushed.properties.get("pushed_destination")

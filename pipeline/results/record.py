@@ -25,6 +25,7 @@ RESULT_OUTPUTS = {
     ("Trainer", "model_run"): "ModelRun",
     ("Evaluator", "evaluation"): "ModelEvaluation",
     ("Evaluator", "blessing"): "ModelBlessing",
+    ("InfraValidator", "blessing"): "InfraBlessing",
     ("Pusher", "pushed_model"): "PushedModel",
 }
 # The fields `--summary-json` writes, in the record's terms.
@@ -33,7 +34,7 @@ RESULT_OUTPUTS = {
 SUMMARY_FIELDS = ("profile", "run_id", "metrics", "metrics_by_label", "blessed", "blessing_reason",
                   "pushed_model_dir", "baseline_model", "wall_seconds", "run_page",
                   "evaluated_in_run", "pushed_in_run", "pushed_earlier", "served_now", "candidate_served",
-                  "skipped_versions")
+                  "skipped_versions", "infra_blessed", "infra_reason")
 
 
 @dataclasses.dataclass
@@ -87,6 +88,10 @@ class RunResult:
     # Versions newer than the baseline that the Evaluator skipped, newest first:
     # [{"version": ..., "path": ..., "reason": ...}].
     skipped_versions: list[dict[str, str]] = dataclasses.field(default_factory=list)
+    # The InfraValidator's verdict (None when it did not run) and its reason: whether the
+    # candidate loaded and answered in TF Serving's loader.
+    infra_blessed: Optional[bool] = None
+    infra_reason: str = "the InfraValidator did not run"
 
     def output(self, component: str, key: str) -> Optional[Artifact]:
         return self.artifacts.get((component, key))
@@ -128,6 +133,8 @@ class RunResult:
         if self.skipped_versions:
             lines.append(f"Skipped serving versions: {skipped_versions_text(self.skipped_versions)}")
         lines.append(f"Blessed: {'yes' if self.blessed else 'no'} ({self.blessing_reason})")
+        if self.infra_blessed is not None:
+            lines.append(f"Serving check: {'passed' if self.infra_blessed else 'FAILED'} ({self.infra_reason})")
         lines.append(f"Pushed model: {self.pushed_model_dir or self.not_pushed_text()}")
         if self.run_page:
             lines.append(f"Run page: {self.run_page}")

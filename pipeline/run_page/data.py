@@ -3,7 +3,8 @@
 ML Metadata gives the run's executions and artifacts; from those: ExampleGen's examples and
 StatisticsGen's statistics (examples per split and label), Transform's output (a few
 training images), the Trainer's training_history.json and TensorBoard logs (curves, seconds
-per epoch), TFMA's evaluation (metrics, baseline, change), the blessing and the push. The one
+per epoch), TFMA's evaluation (metrics, baseline, change), the blessing, the InfraValidator's requests
+and the push. The one
 computation of its own is running the trained model over the test split's examples (about
 2 s on the demo, most of it loading the SavedModel) for the images it gets most confidently
 wrong and the ROC curve, which TFMA's output does not keep.
@@ -25,6 +26,7 @@ from tensorflow.core.util import event_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from components import features
+from components.infra_validator import executor as infra_executor
 from components.trainer import history as history_lib
 from components.trainer import tfrecords
 from data.sample_archive import NUM_CORRUPT_ENTRIES
@@ -79,6 +81,8 @@ class PageData:
     test_split_size: Optional[int] = None
     errors: list[WrongPrediction] = dataclasses.field(default_factory=list)
     num_wrong: int = 0
+    # The InfraValidator's requests: [{"name", "passed", "detail", "seconds"}] (validation.json).
+    serving_checks: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     @property
     def model_serving_dir(self) -> Optional[str]:
@@ -101,6 +105,7 @@ def from_result(result: RunResult, changed_config: Optional[dict] = None) -> Pag
     model = result.output("Trainer", "model")
     read_training(data, model, result.output("Trainer", "model_run"))
     read_evaluation(data, result.execution_properties.get("Evaluator", {}), result.output("Evaluator", "evaluation"))
+    data.serving_checks = serving_checks(result.output("InfraValidator", "blessing"))
     if model is not None and examples is not None:
         read_predictions(data, serving_model_dir(model.uri), split_files(examples.uri, "test"))
     return data
@@ -256,6 +261,15 @@ def read_evaluation(data: PageData, evaluator_properties: dict[str, Any], evalua
     data.max_accuracy_drop = evaluation_lib.max_accuracy_drop(evaluator_properties.get("eval_config"))
     if evaluation is not None:
         data.baseline_metrics, data.metric_changes = evaluation_lib.baseline_and_changes(evaluation.uri)
+
+
+def serving_checks(blessing: Optional[Artifact]) -> list[dict[str, Any]]:
+    """Each request the InfraValidator sent and how it went ([] when it did not run)."""
+    path = os.path.join(blessing.uri, infra_executor.DETAILS_FILE) if blessing else None
+    if not path or not tf.io.gfile.exists(path):
+        return []
+    with tf.io.gfile.GFile(path) as f:
+        return list(json.load(f).get("checks", []))
 
 
 def read_predictions(data: PageData, model_dir: str, test_files: list[str]) -> None:

@@ -26,6 +26,7 @@ SECTIONS = (
     ("training", "Training"),
     ("evaluation", "Evaluation"),
     ("errors", "Errors"),
+    ("serving-check", "Serving check"),
     ("verdict", "The verdict"),
 )
 METRIC_ORDER = ("binary_accuracy", "auc", "precision", "recall", "binary_crossentropy", "example_count")
@@ -145,7 +146,8 @@ def render(data: PageData) -> str:
     """The whole page, one string: no script, nothing fetched."""
     sections = {
         "run": run_section(data), "data": data_section(data), "training": training_section(data),
-        "evaluation": evaluation_section(data), "errors": errors_section(data), "verdict": verdict_section(data),
+        "evaluation": evaluation_section(data), "errors": errors_section(data),
+        "serving-check": serving_check_section(data), "verdict": verdict_section(data),
     }
     title = f"{data.result.pipeline_name}: run {data.result.run_id}"
     nav = " ".join(f'<a href="#{key}">{_e(heading)}</a>' for key, heading in SECTIONS)
@@ -352,6 +354,21 @@ def errors_section(data: PageData) -> str:
         for e in data.errors
     ]
     return intro + '\n<div class="gallery">' + "".join(figures) + "</div>"
+
+
+def serving_check_section(data: PageData) -> str:
+    """The InfraValidator's verdict and each request it sent to TF Serving's loader."""
+    result = data.result
+    if result.infra_blessed is None:
+        return _missing("The InfraValidator did not run: the candidate was not tried in TF Serving's loader.")
+    word = "Servable" if result.infra_blessed else "Not servable"
+    parts = [f'<p><span class="{"pass" if result.infra_blessed else "fail"}">{word}</span>: '
+             f"{_e(result.infra_reason)}.</p>"]
+    if data.serving_checks:
+        rows = [f"<td>{_e(check.get('name'))}</td><td>{'passed' if check.get('passed') else 'FAILED'}</td>"
+                f"{_seconds(check.get('seconds'))}<td>{_e(check.get('detail'))}</td>" for check in data.serving_checks]
+        parts.append(_table(("request", "result", "seconds", "detail"), rows))
+    return "\n".join(parts)
 
 
 def verdict_section(data: PageData) -> str:

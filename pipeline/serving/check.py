@@ -1,7 +1,7 @@
 """`python -m pipeline check-serving MODEL_DIR`: runs a pushed model as TF Serving would.
 
 Every request goes through TensorFlow's C++ SavedModel loader in a process of its own
-(`pipeline.serving.c_loader`, the loader TF Serving uses) and, for comparison, through Python's
+(`components.infra_validator.c_loader`, the loader TF Serving uses) and, for comparison, through Python's
 object loader (`tf.saved_model.load`, what TFMA uses): every signature, images of every
 format TF Serving's clients send and of extreme sizes, a batch of 32, an undecodable image
 (INVALID_ARGUMENT, then the process must keep serving), tf.Examples, and every request of the
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import os
 import struct
 import time
 import zlib
@@ -29,7 +28,8 @@ from components import features
 from components.example_gen.examples import serialized_example
 from components.trainer import warmup
 from components.transform import preprocessing
-from pipeline.serving import c_loader
+from components.infra_validator import c_loader
+from components.infra_validator import requests as infra_requests
 
 # Probabilities and logits of the two loaders agree within this.
 TOLERANCE = 1e-5
@@ -126,16 +126,7 @@ def standard_requests(export_dir: str) -> list[Request]:
 
 def warmup_requests(export_dir: str) -> list[Request]:
     """Every request of the model's warm-up file, as TF Serving replays them."""
-    if not os.path.exists(warmup.warmup_path(export_dir)):
-        return []
-    requests = []
-    for number, log in enumerate(warmup.read_warmup_requests(export_dir), start=1):
-        request = log.predict_log.request
-        inputs = {key: [bytes(v) for v in tf.make_ndarray(tensor).reshape(-1)] for key, tensor in request.inputs.items()}
-        size = len(next(iter(inputs.values()), []))
-        requests.append(Request(f"warm-up request {number} ({size} images)",
-                                request.model_spec.signature_name or SERVING_SIGNATURE, inputs))
-    return requests
+    return [Request(call.name, call.signature, call.inputs) for call in infra_requests.warmup_calls(export_dir)]
 
 
 def check(export_dir: str, requests: Optional[Sequence[Request]] = None,

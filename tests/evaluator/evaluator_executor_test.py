@@ -24,17 +24,11 @@ from components.evaluator import Evaluator, build_eval_config
 from components.evaluator import executor as executor_lib
 from components.pusher import executor as pusher_executor
 from components.pusher import versions as versions_lib
-from eval_config_test import LABELS, LOGITS, ScoreModel
+from support.score_model import LABELS, LOGITS, save_score_model
 from pipeline.runners import inputs as local_runner
 from pipeline.config.settings import demo_profile
 
 ACCURACY_BAR = 0.5  # the candidate's 0.7 passes it
-
-
-def save_score_model(feature: str, export_dir: str) -> str:
-    model = ScoreModel(feature)
-    tf.saved_model.save(model, export_dir, signatures={features.EXAMPLES_SIGNATURE: model.from_examples})
-    return export_dir
 
 
 @pytest.fixture(scope="module")
@@ -114,13 +108,16 @@ def evaluate(tmp_path, test_examples, candidate, served_feature=None, broken=Non
 
 
 def push(tmp_path, candidate, blessing):
-    """The Pusher's executor on the Evaluator's verdict, into the same serving folder."""
+    """The Pusher's executor on the Evaluator's verdict (the InfraValidator's says servable),
+    into the same serving folder."""
+    infra_blessing = standard_artifacts.InfraBlessing()
+    infra_blessing.set_int_custom_property("blessed", 1)
     pushed = standard_artifacts.PushedModel()
     pushed.uri = str(tmp_path / "pushed")
     base = str(tmp_path / "serving_model" / "cats_vs_dogs")
     destination = pusher_pb2.PushDestination(filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=base))
     pusher_executor.Executor().Do(
-        {keys.MODEL_KEY: [candidate], keys.MODEL_BLESSING_KEY: [blessing]},
+        {keys.MODEL_KEY: [candidate], keys.MODEL_BLESSING_KEY: [blessing], keys.INFRA_BLESSING_KEY: [infra_blessing]},
         {keys.PUSHED_MODEL_KEY: [pushed]},
         {keys.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(destination)},
     )

@@ -7,7 +7,7 @@ from tfx.types import standard_artifacts
 
 from components.evaluator import Evaluator, build_eval_config
 from components.evaluator import executor as executor_lib
-from evaluator_executor_test import save_score_model
+from support.score_model import save_score_model
 from tfx import types
 
 

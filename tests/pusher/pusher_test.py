@@ -14,6 +14,8 @@ from components.pusher import executor as pusher_executor
 from components.pusher import versions as versions_lib
 from support.small_disk import mounted_tmpfs
 
+PUSHER_BLESSINGS = (standard_component_specs.MODEL_BLESSING_KEY, standard_component_specs.INFRA_BLESSING_KEY)
+
 
 def make_model(tmp_path):
     model = standard_artifacts.Model()
@@ -26,15 +28,15 @@ def make_model(tmp_path):
     return model
 
 
-def make_blessing(tmp_path, blessed):
-    blessing = standard_artifacts.ModelBlessing()
+def make_blessing(tmp_path, blessed, kind=standard_artifacts.ModelBlessing):
+    blessing = kind()
     blessing.uri = str(tmp_path)
     os.makedirs(blessing.uri)
     blessing.set_int_custom_property("blessed", int(blessed))
     return blessing
 
 
-def push(tmp_path, blessed, base):
+def push(tmp_path, blessed, base, infra_blessed=True, blessings=PUSHER_BLESSINGS):
     model = standard_artifacts.Model()
     model.uri = str(tmp_path / "model")
     if not os.path.exists(model.uri):
@@ -46,7 +48,12 @@ def push(tmp_path, blessed, base):
     pusher_executor.Executor().Do(
         {
             standard_component_specs.MODEL_KEY: [model],
-            standard_component_specs.MODEL_BLESSING_KEY: [make_blessing(tmp_path / f"blessing-{runs}", blessed)],
+            **{key: [make_blessing(tmp_path / f"{key}-{runs}", verdict, kind)]
+               for key, verdict, kind in ((standard_component_specs.MODEL_BLESSING_KEY, blessed,
+                                           standard_artifacts.ModelBlessing),
+                                          (standard_component_specs.INFRA_BLESSING_KEY, infra_blessed,
+                                           standard_artifacts.InfraBlessing))
+               if key in blessings},
         },
         {standard_component_specs.PUSHED_MODEL_KEY: [pushed]},
         {standard_component_specs.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(destination)},
@@ -69,6 +76,20 @@ def test_unblessed_model_is_not_pushed(tmp_path):
     pushed = push(tmp_path, False, base)
     assert not os.path.exists(base) or os.listdir(base) == []
     assert pushed.get_int_custom_property("pushed") == 0
+
+
+def test_a_model_the_infra_validator_did_not_bless_is_not_pushed(tmp_path):
+    base = str(tmp_path / "serving" / "cats")
+    pushed = push(tmp_path, True, base, infra_blessed=False)
+    assert pushed.get_int_custom_property("pushed") == 0
+    assert not os.path.exists(base)
+
+
+@pytest.mark.parametrize("missing", PUSHER_BLESSINGS)
+def test_the_pusher_refuses_to_run_without_either_blessing(tmp_path, missing):
+    with pytest.raises(ValueError, match=f"the Pusher got no {missing}: it pushes only a model the Evaluator"):
+        push(tmp_path, True, str(tmp_path / "serving"), blessings=[key for key in PUSHER_BLESSINGS if key != missing])
+    assert not os.path.exists(tmp_path / "serving")
 
 
 def test_versions_increase_and_no_staging_folder_is_left(tmp_path):

@@ -84,6 +84,9 @@ def main() -> int:
     print(f"{'orchestration overhead':<34} {wall - work:8.1f} {(wall - work) / wall:7.1%}")
     print(f"{'end-to-end wall time':<34} {wall:8.1f} {1:7.1%}")
     print(f"(before the timed run: {first_use:.1f} s to make or check this checkout's first-use inputs in data/generated/)")
+    validator = components.get("InfraValidator", {}).get("seconds", float("nan"))
+    print(f"InfraValidator (the candidate in TF Serving's loader: load, warm-up, a canary per signature; included "
+          f"above): {validator:.1f} s = {validator / wall:.1%} of the end-to-end wall time (target: <= 5%)")
     cold, warm = page_writes
     print(f"run page (written by every run; included above): {warm:.2f} s warm = {warm / wall:.1%} of the "
           f"end-to-end wall time (target: < 5%); {cold:.2f} s = {cold / wall:.1%} in a process with nothing loaded")

@@ -21,8 +21,7 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
-from pipeline.config.settings import REPO_ROOT
-
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "run_saved_model.c")
 DEFAULT_BUILD_DIR = os.path.join(REPO_ROOT, "outputs", "c_loader")
 SERVE_TAG = "serve"
@@ -147,6 +146,11 @@ class CSavedModel:
         else:  # the error in flight says more than the exit status
             self._stop()
 
+    def kill(self) -> None:
+        """Stops the process at once (a time limit ran out); pending reads then fail."""
+        if self._process.poll() is None:
+            self._process.kill()
+
     def close(self) -> str:
         """Ends the process; returns what it wrote to stderr. Raises CLoaderError if it failed."""
         returncode, stderr = self._stop()
@@ -251,3 +255,7 @@ def _u32(value: int) -> bytes:
 
 def _str(data: bytes) -> bytes:
     return _u32(len(data)) + data
+
+
+if __name__ == "__main__":
+    print(build())
