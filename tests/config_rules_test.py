@@ -53,6 +53,9 @@ BAD_SETTINGS = [
     ("evaluator.max_accuracy_drop=-0.1", "a number from 0 to 1"),
     ("beam_running_mode=threads", "in_memory or multi_processing"),
     ("beam_workers=-1", "0 (one per CPU core) or a worker count up to 256"),
+    ("beam_runner=dask", "in_process or portable"),
+    ("beam_job_endpoint=localhost:8099", "none unless beam_runner=portable"),
+    ("beam_worker_pool=localhost:50000", "none unless beam_runner=portable"),
     ("serving_dir= ", "a folder path or URI"),
 ]
 

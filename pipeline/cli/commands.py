@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from typing import TYPE_CHECKING, Callable, Optional
 
@@ -132,6 +133,45 @@ def report(args: argparse.Namespace) -> int:
         return exit_status.USAGE
     print(f"[pipeline] wrote {path}", flush=True)
     return exit_status.PAGE_WRITTEN
+
+
+def beam_services(args: argparse.Namespace) -> int:
+    from pipeline.runners import beam_services as services_lib
+
+    try:
+        services = services_lib.start(args.host, args.job_port, args.worker_port,
+                                      args.log_dir or os.path.join(settings.REPO_ROOT, "outputs", "beam-services"))
+    except services_lib.PortInUse as error:
+        print(f"error: {error}", file=sys.stderr)
+        return exit_status.USAGE
+    except services_lib.BeamServicesError as error:
+        print(f"[beam-services] FAILED: {error}", file=sys.stderr)
+        return exit_status.FAILED
+    except KeyboardInterrupt:
+        return exit_status.INTERRUPTED
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    print(f"[beam-services] Beam job service at {services.job_endpoint}, worker pool at {services.worker_pool} "
+          f"(logs in {services.log_dir})", flush=True)
+    print("[beam-services] run the pipeline's Beam steps on them with:", flush=True)
+    print("  " + " ".join(services.settings()), flush=True)
+    print("[beam-services] Ctrl-C stops both.", flush=True)
+    try:
+        stopped = services.wait()
+    except KeyboardInterrupt:
+        stopped = None
+    for signal_number in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the stop short
+        signal.signal(signal_number, signal.SIG_IGN)
+    services.stop()
+    if stopped:
+        print(f"[beam-services] FAILED: the {stopped} stopped by itself; both are stopped now (logs in "
+              f"{services.log_dir})", file=sys.stderr, flush=True)
+        return exit_status.FAILED
+    print("[beam-services] stopped the job service, the worker pool and their workers", flush=True)
+    return exit_status.SERVICES_STOPPED
+
+
+def _raise_keyboard_interrupt(*_) -> None:
+    raise KeyboardInterrupt
 
 
 def write_page(write: Callable[[], str]) -> Optional[str]:

@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_compile_kubeflow_parser(subparsers)
     add_run_compiled_parser(subparsers)
     add_check_serving_parser(subparsers)
+    add_beam_services_parser(subparsers)
     return parser
 
 
@@ -110,6 +111,25 @@ def add_check_serving_parser(subparsers) -> None:
     parser.set_defaults(handler=commands.check_serving)
 
 
+def add_beam_services_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "beam-services", help="start a local Beam job service and worker pool for beam_runner=portable",
+        description="Starts Beam's job service and an SDK worker pool on this machine, prints the --set "
+                    "arguments that run the pipeline's Beam steps on them, and keeps both running until Ctrl-C, "
+                    "which stops them and every worker they started. Exit status 0 when stopped, 1 when a "
+                    "service failed, 2 on a usage error (a port in use).",
+    )
+    parser.add_argument("--host", default=settings.BEAM_SERVICES_HOST,
+                        help="the address both listen on and give their workers (default %(default)s)")
+    parser.add_argument("--job-port", type=_port, default=settings.BEAM_JOB_PORT,
+                        help="the job service's port (default %(default)s; 0: any free port)")
+    parser.add_argument("--worker-port", type=_port, default=settings.BEAM_WORKER_POOL_PORT,
+                        help="the worker pool's port (default %(default)s; 0: any free port)")
+    parser.add_argument("--log-dir", metavar="DIR",
+                        help="where the services and their workers log (default outputs/beam-services/)")
+    parser.set_defaults(handler=commands.beam_services)
+
+
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="demo", help=f"named config: {', '.join(sorted(settings.PROFILES))}")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -135,6 +155,12 @@ def _positive(kind: type) -> Callable[[str], float]:
 
     parse.__name__ = kind.__name__
     return parse
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or int(value) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {value}")
+    return int(value)
 
 
 def _non_negative_int(value: str) -> int:

@@ -18,8 +18,8 @@ from components.example_gen import sources as sources_lib
 from components.example_gen import splits as splits_lib
 from components.trainer import model as model_lib
 from pipeline.config import tunables
-from pipeline.config.locations import PIPELINE_NAME_PATTERN, is_remote_uri
-from pipeline.config.settings import (BEAM_RUNNING_MODES, GENERATED_BASE_WEIGHTS, ConfigError, PipelineConfig,
+from pipeline.config.locations import PIPELINE_NAME_PATTERN, is_host_port, is_remote_uri
+from pipeline.config.settings import (BEAM_RUNNERS, BEAM_RUNNING_MODES, GENERATED_BASE_WEIGHTS, ConfigError, PipelineConfig,
                                       available_keys, generates_base, generates_sample, sample_archive_unused)
 
 MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
@@ -284,6 +284,39 @@ def _splits_disjoint(config: PipelineConfig) -> str | None:
     return None
 
 
+# beam_runner with its addresses: the portable runner needs both, the in-process one neither,
+# and the in-process runner's own settings mean nothing to the portable one.
+def _beam_address_usable(value: Any, config: PipelineConfig) -> bool:
+    if config.beam_runner == "portable":
+        return is_host_port(value)
+    return value is None or config.beam_runner not in BEAM_RUNNERS
+
+
+def _beam_address_allowed(service: str) -> Callable[[PipelineConfig], str]:
+    def allowed(config: PipelineConfig) -> str:
+        if config.beam_runner == "portable":
+            return (f"the HOST:PORT of {service} with beam_runner=portable (`python -m pipeline beam-services` "
+                    "starts a local one and prints the settings)")
+        return "none unless beam_runner=portable (or --set beam_runner=portable to use it)"
+
+    return allowed
+
+
+def _beam_address_example(port: int) -> Callable[[PipelineConfig], str]:
+    return lambda config: f"127.0.0.1:{port}" if config.beam_runner == "portable" else "none"
+
+
+def _in_process_settings_with_portable(config: PipelineConfig) -> str | None:
+    """beam_running_mode and beam_workers tune Beam's in-process runner only."""
+    if config.beam_runner != "portable":
+        return None
+    for key, default in (("beam_running_mode", "in_memory"), ("beam_workers", 0)):
+        if value_of(config, key) != default:
+            return (f"{key}={_show(value_of(config, key))}: applies to beam_runner=in_process only (the portable "
+                    f"runner runs each step on the worker pool's workers); e.g. --set {key}={default}")
+    return None
+
+
 EPOCHS = f"an integer from 0 to {MAX_EPOCHS}"
 LEARNING_RATE = "a number above 0 and at most 1"
 FRACTION = "a number from 0 to 1"
@@ -341,8 +374,14 @@ RULES: tuple[Rule, ...] = (
     Rule("beam_running_mode", one_of(*BEAM_RUNNING_MODES), " or ".join(BEAM_RUNNING_MODES), "in_memory"),
     Rule("beam_workers", int_between(0, MAX_BEAM_WORKERS),
          f"0 (one per CPU core) or a worker count up to {MAX_BEAM_WORKERS}", "2"),
+    Rule("beam_runner", one_of(*BEAM_RUNNERS), " or ".join(BEAM_RUNNERS) + " (Beam's job service and "
+         "external SDK workers)", "in_process"),
+    Rule("beam_job_endpoint", _beam_address_usable, _beam_address_allowed("a Beam job service"),
+         _beam_address_example(8099)),
+    Rule("beam_worker_pool", _beam_address_usable, _beam_address_allowed("a Beam worker pool"),
+         _beam_address_example(50000)),
 )
-CROSS_CHECKS = (_splits_disjoint,)
+CROSS_CHECKS = (_splits_disjoint, _in_process_settings_with_portable)
 
 
 def rule_keys() -> list[str]:

@@ -19,6 +19,15 @@ DEFAULT_IMAGE = "cats-dogs-tfx:0.1.0"
 
 
 BEAM_RUNNING_MODES = ("in_memory", "multi_processing")
+# How local runs run their Beam steps: "in_process" (Beam's FnApiRunner in the run's process)
+# or "portable" (Beam's PortableRunner: each step goes to a job service over Beam's Job API and
+# runs on SDK workers that an external worker pool starts, as on Flink, Spark or Dataflow).
+BEAM_RUNNERS = ("in_process", "portable")
+# Where `python -m pipeline beam-services` listens by default: a name every machine resolves,
+# and the ports Beam's job servers and SDK images use by default.
+BEAM_SERVICES_HOST = "127.0.0.1"
+BEAM_JOB_PORT = 8099
+BEAM_WORKER_POOL_PORT = 50000
 # The Beam runner of local runs and Kubeflow tasks unless the user names another (see
 # local_runner.beam_args): Beam's in-process runner, without the DirectRunner's Prism attempt.
 IN_PROCESS_BEAM_RUNNER = "FnApiRunner"
@@ -81,6 +90,12 @@ class PipelineConfig:
     beam_running_mode: str = "in_memory"
     # Worker processes in multi_processing mode; 0 means one per CPU core.
     beam_workers: int = 0
+    # "in_process" (the two settings above) or "portable": every Beam step through the job
+    # service at beam_job_endpoint, its SDK workers started by the worker pool at
+    # beam_worker_pool (both HOST:PORT; `python -m pipeline beam-services` starts a local pair).
+    beam_runner: str = "in_process"
+    beam_job_endpoint: Optional[str] = None
+    beam_worker_pool: Optional[str] = None
 
     @property
     def resolved_pipeline_root(self) -> str:

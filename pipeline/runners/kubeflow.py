@@ -51,6 +51,7 @@ def compile_kubeflow(
     `local` compiles for a run of the compiled spec on this machine (`run-compiled`, through
     kfp.local): local paths are allowed and the demo's first-use inputs are made now.
     """
+    check_beam_runner(config)
     if local:
         rules.check(config)  # before the demo's first-use inputs are made
         kubeflow_config = to_local_config(config)
@@ -78,6 +79,16 @@ def compile_kubeflow(
     pipeline_job["pipelineSpec"]["defaultPipelineRoot"] = kubeflow_config.resolved_pipeline_root
     _write_atomically(output, _serialize(pipeline_job, output))
     return output
+
+
+def check_beam_runner(config: PipelineConfig) -> None:
+    """beam_runner=portable names services of this machine, which no task of a compiled
+    pipeline can be counted on to reach; tasks take Beam's runner from --beam-arg."""
+    if config.beam_runner != "in_process":
+        raise ConfigError(
+            f"beam_runner={config.beam_runner}: applies to `run` only (its job service and worker pool are "
+            "reached from this machine); a compiled pipeline's tasks take Beam's runner from --beam-arg, e.g. "
+            "--beam-arg=--runner=PortableRunner --beam-arg=--job_endpoint=HOST:PORT (docs/scaling.md)")
 
 
 def task_beam_args(beam_args: Optional[list[str]]) -> list[str]:

@@ -18,7 +18,7 @@ from pipeline.runners.progress import ComponentProgress
 def run(config: PipelineConfig, extra_beam_args: Optional[list[str]] = None) -> RunResult:
     """Runs the pipeline under the pipeline root's lock; raises Interrupted on Ctrl-C,
     PipelineFailed when a component fails, ConfigError (lock.RootInUse included) on bad input."""
-    preflight.run_all(config)
+    preflight.run_all(config, extra_beam_args)
     with lock.hold(config.resolved_pipeline_root):
         try:
             prepare_inputs(config)
@@ -53,8 +53,21 @@ def _run_components(config: PipelineConfig, extra_beam_args: Optional[list[str]]
 
 class PipelineFailed(RuntimeError):
     def __init__(self, component: str, error: BaseException):
-        super().__init__(f"{component} failed: {type(error).__name__}: {error}")
+        super().__init__(f"{component} failed: {type(error).__name__}: {without_traceback(str(error))}")
         self.component = component
+
+
+TRACEBACK_HEADER = "Traceback (most recent call last):"
+
+
+def without_traceback(message: str) -> str:
+    """A message that carries a traceback (a Beam job's failure, as the job service reports it)
+    as one line: what precedes the traceback, then the exception it ends with."""
+    if TRACEBACK_HEADER not in message:
+        return message
+    head, _, traceback = message.partition(TRACEBACK_HEADER)
+    lines = [line.strip() for line in traceback.splitlines() if line.strip()]
+    return " ".join(part for part in (" ".join(head.split()), lines[-1] if lines else "") if part)
 
 
 class Interrupted(RuntimeError):

@@ -2,10 +2,12 @@
 
 import os
 import tempfile
+from typing import Optional
 
 from pipeline.config import rules
 from pipeline.config.settings import ConfigError, PipelineConfig
 from pipeline.results import metadata as results_metadata
+from pipeline.runners import beam_services
 
 
 def check_writable_dir(path: str, what: str, flag: str) -> None:
@@ -30,8 +32,33 @@ def check_metadata_belongs_to(config: PipelineConfig) -> None:
         )
 
 
-def run_all(config: PipelineConfig) -> None:
+def check_beam_services(config: PipelineConfig) -> None:
+    """With beam_runner=portable, the job service and the worker pool must answer, from this
+    machine, within seconds: an address nothing serves would otherwise fail the first Beam
+    step after a long wait, or hang it."""
+    if config.beam_runner != "portable":
+        return
+    for key, probe, service in (("beam_job_endpoint", beam_services.probe_job_service, "job service"),
+                                ("beam_worker_pool", beam_services.probe_worker_pool, "worker pool")):
+        address = getattr(config, key)
+        problem = probe(address)
+        if problem:
+            raise ConfigError(f"{key}={address}: {problem}; start a local {service} with `python -m pipeline "
+                              f"beam-services` and use the --set lines it prints, or correct --set {key}=HOST:PORT")
+
+
+def check_beam_args(config: PipelineConfig, extra_beam_args: list[str]) -> None:
+    """beam_runner=portable sets the runner; a --beam-arg naming another would silently win."""
+    runner_args = [arg for arg in extra_beam_args if arg == "--runner" or arg.startswith("--runner=")]
+    if config.beam_runner == "portable" and runner_args:
+        raise ConfigError(f"--beam-arg={runner_args[0]}: beam_runner=portable sets the runner "
+                          "(PortableRunner); drop one of the two")
+
+
+def run_all(config: PipelineConfig, extra_beam_args: Optional[list[str]] = None) -> None:
     rules.check(config)
+    check_beam_args(config, extra_beam_args or [])
     check_writable_dir(config.resolved_pipeline_root, "pipeline root", "--pipeline-root")
     check_writable_dir(config.model_serving_dir, "serving folder", "--serving-dir")
     check_metadata_belongs_to(config)
+    check_beam_services(config)
