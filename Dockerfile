@@ -13,8 +13,23 @@
 # mount below is understood by BuildKit's built-in frontend (Docker 23+, where BuildKit is
 # the default builder) and by Podman/Buildah (1.24+; Podman 4.3 tested); Docker's legacy
 # builder (DOCKER_BUILDKIT=0) does not know RUN --mount and refuses the file.
+#
+# The same image as a Beam SDK worker image (docs/scaling.md): the target beam-worker,
+#
+#   make image-beam-worker           docker build --target beam-worker -t cats-dogs-tfx-beam:0.1.0 .
+#
+# Dataflow (--sdk_container_image), Flink and Spark (--environment_type=DOCKER) start workers
+# from an image by running its /opt/apache/beam/boot, which comes from Beam's own Python SDK
+# image of the same Beam and Python versions (BEAM_SDK_IMAGE), as Beam documents for custom
+# containers. The default target does not use that stage, so a build without a registry (make
+# image) never pulls it. (A stage chosen by a build argument, FROM stage-${ARG}, would not
+# build with Podman 4.3, which does not resolve a stage's name from an argument.)
 ARG BASE_IMAGE=python:3.13-slim-trixie
-FROM ${BASE_IMAGE}
+ARG BEAM_SDK_IMAGE=apache/beam_python3.13_sdk:2.77.0
+
+FROM ${BEAM_SDK_IMAGE} AS beam-sdk
+
+FROM ${BASE_IMAGE} AS kubeflow
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 
@@ -60,3 +75,12 @@ RUN mkdir -p outputs serving_model data/generated \
     && chmod -R a+rX /pipeline
 
 USER 1000:1000
+
+# A Beam SDK worker image: Beam's boot entrypoint (it fetches the job's staged files and starts
+# the SDK harness with `python` from PATH: this image's interpreter, the project installed).
+FROM kubeflow AS beam-worker
+COPY --from=beam-sdk /opt/apache/beam /opt/apache/beam
+ENTRYPOINT ["/opt/apache/beam/boot"]
+
+# The default target: the image every Kubeflow task runs.
+FROM kubeflow

@@ -5,8 +5,10 @@ IN_ENV := tools/in-env
 PROFILE ?= demo
 # The image the compiled Kubeflow pipeline runs (pipeline/config's DEFAULT_IMAGE).
 IMAGE ?= cats-dogs-tfx:0.1.0
+# The same image as a Beam SDK worker image (docs/scaling.md); needs Beam's SDK image.
+BEAM_WORKER_IMAGE ?= cats-dogs-tfx-beam:0.1.0
 
-.PHONY: setup test demo bench image clean
+.PHONY: setup test demo bench image image-beam-worker clean
 
 setup:
 	@tools/setup
@@ -26,6 +28,12 @@ bench: setup
 # arguments (e.g. --no-cache). Runs on the host: it needs no project environment.
 image:
 	@IMAGE='$(IMAGE)' tools/image/build
+
+# The Dockerfile's target beam-worker: the image above with Beam's boot entrypoint, copied from
+# Beam's Python SDK image of the pinned versions (pulled from a registry; BEAM_SDK_IMAGE=NAME
+# names another copy of it).
+image-beam-worker:
+	@IMAGE='$(BEAM_WORKER_IMAGE)' TARGET=beam-worker tools/image/build
 
 clean:
 	rm -rf outputs data/generated

@@ -66,9 +66,35 @@ def pyproject():
         return tomllib.load(file)
 
 
+def stages():
+    """[(stage name or None, base, [stages it copies from])] in order."""
+    found = []
+    for instruction, arguments in dockerfile_instructions():
+        if instruction == "FROM":
+            base, _, name = arguments.partition(" AS ")
+            found.append((name.strip() or None, base.strip(), []))
+        elif instruction == "COPY" and arguments.startswith("--from="):
+            found[-1][2].append(arguments.split()[0].removeprefix("--from="))
+    return found
+
+
+def stages_built_for(target):
+    """The stages a build of `target` (a stage name; None: the last stage) uses."""
+    by_name = {name: (base, copies) for name, base, copies in stages() if name}
+    base, copies = by_name[target] if target else stages()[-1][1:]
+    needed, todo = set(), [base, *copies]
+    while todo:
+        name = todo.pop()
+        if name in by_name and name not in needed:
+            needed.add(name)
+            todo += [by_name[name][0], *by_name[name][1]]
+    return needed
+
+
 def test_base_is_a_build_argument_defaulting_to_python_on_a_debian_with_glibc_2_39_or_newer():
-    bases = arguments_of("FROM")
-    assert bases == ["${BASE_IMAGE}"], "one stage, its base chosen by the BASE_IMAGE build argument"
+    bases = {name: base for name, base, _ in stages()}
+    assert bases["kubeflow"] == "${BASE_IMAGE}", "the image's stage, its base chosen by the BASE_IMAGE build argument"
+    assert stages()[-1][:2] == (None, "kubeflow"), "the default target is the Kubeflow image"
     default = build_args_before_from().get("BASE_IMAGE")
     assert default, "ARG BASE_IMAGE=<default> before FROM"
     match = re.fullmatch(r"python:(\d+)\.(\d+)-slim-(\w+)", default)
@@ -174,3 +200,26 @@ def test_the_entrypoint_module_the_compiled_spec_calls_is_importable():
 
     for module in ENTRYPOINT_MODULES:
         assert importlib.util.find_spec(module) is not None, module
+
+
+def test_the_default_target_needs_no_beam_sdk_image():
+    """`make image` builds offline: Beam's SDK image is used only by the target beam-worker."""
+    assert stages_built_for(None) == {"kubeflow"}
+    assert stages_built_for("beam-worker") == {"kubeflow", "beam-sdk"}
+    last = [instruction for instruction, _ in dockerfile_instructions()]
+    assert "ENTRYPOINT" not in last[len(last) - last[::-1].index("FROM"):], "Kubeflow tasks give their command"
+
+
+def test_the_beam_worker_target_takes_beams_boot_from_the_sdk_image_of_the_same_versions():
+    """Beam's custom-container recipe: /opt/apache/beam from apache/beam_pythonX.Y_sdk of the
+    Beam and Python versions the image installs, and its boot as the entrypoint."""
+    sdk_image = build_args_before_from()["BEAM_SDK_IMAGE"]
+    python = re.fullmatch(r"python:(\d+\.\d+)-slim-\w+", build_args_before_from()["BASE_IMAGE"]).group(1)
+    beam = [pin.split("==")[1] for pin in pyproject()["project"]["dependencies"]
+            if re.sub(r"\[.*\]", "", pin.split("==")[0]) == "apache-beam"]
+    assert sdk_image == f"apache/beam_python{python}_sdk:{beam[0]}"
+    assert ("beam-sdk", "${BEAM_SDK_IMAGE}", []) in stages()
+    worker = dockerfile_text().split(" AS beam-worker", 1)[1].split("\nFROM ", 1)[0]
+    assert "COPY --from=beam-sdk /opt/apache/beam /opt/apache/beam" in worker
+    assert 'ENTRYPOINT ["/opt/apache/beam/boot"]' in worker
+    assert ("beam-worker", "kubeflow", ["beam-sdk"]) in stages()

@@ -44,6 +44,8 @@ CONTROL_REACH_SECONDS = 5
 STOP_SECONDS = 10
 # How long the pre-flight check of a run waits for each service to answer.
 PROBE_SECONDS = 5
+# The line the worker pool writes to its log for each worker it starts.
+WORKER_STARTED = "[worker pool] started worker"
 
 
 class BeamServicesError(RuntimeError):
@@ -238,6 +240,7 @@ class WorkerPool(beam_fn_api_pb2_grpc.BeamFnExternalWorkerPoolServicer):
         with open(self.log_path, "ab") as log:
             process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL, stdout=log,
                                        stderr=subprocess.STDOUT)
+            log.write(f"{WORKER_STARTED} {request.worker_id}: pid {process.pid}, job service {control}\n".encode())
         with self._lock:
             self.workers[request.worker_id] = process
         threading.Thread(target=self._reap, args=(request.worker_id, process), daemon=True).start()
