@@ -28,7 +28,7 @@ import tempfile
 import threading
 import time
 from concurrent import futures
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import grpc
 from apache_beam.portability.api import beam_fn_api_pb2, beam_fn_api_pb2_grpc, beam_job_api_pb2, beam_job_api_pb2_grpc
@@ -111,11 +111,11 @@ def start(host: str, job_port: int, worker_port: int, log_dir: str) -> BeamServi
     os.makedirs(log_dir, exist_ok=True)
     services = BeamServices("", "", log_dir, {})
     try:
-        job_port = _start_child(services, "job_service", f"serve_job_service({job_port}, {host!r}, {{port_file!r}})")
-        services.job_endpoint = _address(host, job_port)
-        worker_port = _start_child(services, "worker_pool", f"serve_worker_pool({worker_port}, {host!r}, "
-                                   f"{{port_file!r}}, {os.path.join(log_dir, 'workers.log')!r})")
-        services.worker_pool = _address(host, worker_port)
+        bound = _start_child(services, "job_service", serve_job_service, job_port, host)
+        services.job_endpoint = _address(host, bound)
+        bound = _start_child(services, "worker_pool", serve_worker_pool, worker_port, host,
+                             os.path.join(log_dir, "workers.log"))
+        services.worker_pool = _address(host, bound)
     except BaseException:
         services.stop()
         raise
@@ -126,6 +126,9 @@ def check_port_free(host: str, port: int, what: str, flag: str) -> None:
     if not port:
         return
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # Free but for connections closing (TIME_WAIT) counts as free, as it does for gRPC; a
+        # listener does not, even one that would let gRPC share its port (SO_REUSEPORT).
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as error:
@@ -137,12 +140,15 @@ def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _start_child(services: BeamServices, name: str, call: str) -> int:
-    """Runs `call` (a function of this module) in a child process of its own process group,
-    its output in <log dir>/<name>.log; returns the port it bound."""
+def _start_child(services: BeamServices, name: str, serve: Callable[..., None], port: int, *args: str) -> int:
+    """Runs `serve(port, port_file, *args)` (a function of this module) in a child process of
+    its own process group, its output in <log dir>/<name>.log; returns the port it bound,
+    which it writes to port_file."""
     port_file = os.path.join(services.log_dir, f"{name}.port")
     log_path = os.path.join(services.log_dir, f"{name}.log")
-    code = f"from pipeline.runners import beam_services; beam_services.{call.format(port_file=port_file)}"
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(port_file)  # a previous run's
+    code = f"from pipeline.runners import beam_services; beam_services.{serve.__name__}(*{(port, port_file, *args)!r})"
     with open(log_path, "ab") as log:
         # stdin is a pipe the child watches: if this process dies, however, the child ends too.
         process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=log,
@@ -181,7 +187,7 @@ def _stop_group(process: subprocess.Popen) -> None:
 # In the child processes.
 
 
-def serve_job_service(port: int, host: str, port_file: str) -> None:
+def serve_job_service(port: int, port_file: str, host: str) -> None:
     """Beam's local job service on host:port, telling workers to reach it at `host`."""
     # Private: Beam's runner hands EXTERNAL workers its address as socket.getfqdn()
     # (apache-beam 2.77.0, ExternalWorkerHandler.host_from_worker); docs/development.md lists it.
@@ -207,7 +213,7 @@ class _JobServicer(local_job_service.LocalJobServicer):
         return self._host
 
 
-def serve_worker_pool(port: int, host: str, port_file: str, workers_log: str) -> None:
+def serve_worker_pool(port: int, port_file: str, host: str, workers_log: str) -> None:
     """A Beam worker pool (Beam's Fn API BeamFnExternalWorkerPool service) on host:port."""
     pool = WorkerPool(workers_log)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
