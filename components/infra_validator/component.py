@@ -3,9 +3,11 @@
 TFX's InfraValidator starts a TF Serving binary or container on the candidate; neither exists
 where this pipeline is built and tested, and TF Serving's loader is TensorFlow's C++
 `LoadSavedModel`, which the TensorFlow wheel ships. This one runs the candidate in that loader
-(`c_loader`, a C program in a process of its own), replays every warm-up request as TF
+(`c_loader`, a C program in processes of its own), replays every warm-up request as TF
 Serving does when it loads a version, and sends a canary batch of real examples through each
-signature, all within a time limit. Its InfraBlessing is what TFX's Pusher checks
+signature, all within a time limit. Two loader processes run side by side (the warm-up's
+signature in one, the other signatures in the other), so that the graphs' first-call
+optimisations overlap. Its InfraBlessing is what TFX's Pusher checks
 (`blessed` = 1), so a model TF Serving could not serve is never pushed.
 """
 

@@ -88,32 +88,62 @@ def validate(export_dir: str, canary: Sequence[bytes], timeout_seconds: float,
              if name not in INTERNAL_SIGNATURES}, canary)
     except (c_loader.CLoaderError, requests.CanaryError) as error:
         return Verdict(False, str(error), time.monotonic() - started)
-    warmups = len(warmup)
-    checks: list[Check] = []
+    groups = loader_groups(calls)
     timed_out = threading.Event()
-    model = c_loader.CSavedModel(export_dir, build_dir)  # no loader here is the environment's fault: raise
-    timer = threading.Timer(timeout_seconds, lambda: (timed_out.set(), model.kill()))
+    # No loader here is the environment's fault, not the model's: CLoaderError propagates.
+    models = [c_loader.CSavedModel(export_dir, build_dir) for _ in groups]
+    timer = threading.Timer(timeout_seconds, lambda: (timed_out.set(), [model.kill() for model in models]))
     timer.daemon = True
     timer.start()
+    outcomes: list[tuple[Optional[str], list[Check]]] = [(None, []) for _ in groups]
+    workers = [threading.Thread(target=_run_group, args=(model, group, outcomes, index), daemon=True)
+               for index, (model, group) in enumerate(zip(models, groups))]
     try:
-        failure = _run_calls(model, calls, checks)
-        if failure is None:
-            model.close()
-    except c_loader.CLoaderError as error:
-        failure = _loader_failure(error)
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
     finally:
         timer.cancel()
-        model.kill()
+        for model in models:
+            model.kill()
     seconds = time.monotonic() - started
+    order = {call.name: index for index, call in enumerate(calls)}
+    checks = sorted((check for _, group_checks in outcomes for check in group_checks), key=lambda c: order[c.name])
+    failure = next((failure for failure, _ in outcomes if failure is not None), None)
     if timed_out.is_set():
         done = sum(check.passed for check in checks)
         return Verdict(False, f"not answered within {timeout_seconds:g} s in {LOADER} (infra_validator.timeout_seconds; "
                               f"{done} of {len(calls)} requests answered)", seconds, checks)
     if failure is not None:
         return Verdict(False, failure, seconds, checks)
-    canaries = len(calls) - warmups
-    return Verdict(True, f"loaded in {LOADER}; {warmups} warm-up requests and {canaries} canary batches of "
+    canaries = len(calls) - len(warmup)
+    return Verdict(True, f"loaded in {LOADER}; {len(warmup)} warm-up requests and {canaries} canary batches of "
                          f"{len(canary)} answered in {seconds:.1f} s", seconds, checks)
+
+
+def loader_groups(calls: Sequence[requests.Call]) -> list[list[requests.Call]]:
+    """The calls split between two loader processes that run side by side: the warm-up
+    requests with every call to their signatures (as one TF Serving process replays its
+    warm-up, then serves), and the other signatures' canaries. A signature's first call pays
+    for its graph's optimisation; two processes pay for two at a time."""
+    warmup_signatures = {call.signature for call in calls if call.name.startswith(requests.WARMUP_PREFIX)}
+    first = [call for call in calls if call.signature in warmup_signatures]
+    rest = [call for call in calls if call.signature not in warmup_signatures]
+    return [group for group in (first, rest) if group]
+
+
+def _run_group(model: c_loader.CSavedModel, calls: Sequence[requests.Call],
+               outcomes: list[tuple[Optional[str], list[Check]]], index: int) -> None:
+    """One loader process's calls; its (first failure or None, checks) into `outcomes[index]`."""
+    checks: list[Check] = []
+    try:
+        failure = _run_calls(model, calls, checks)
+        if failure is None:
+            model.close()
+    except c_loader.CLoaderError as error:
+        failure = _loader_failure(error)
+    outcomes[index] = (failure, checks)
 
 
 def _run_calls(model: c_loader.CSavedModel, calls: Sequence[requests.Call], checks: list[Check]) -> Optional[str]:

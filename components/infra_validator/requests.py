@@ -12,6 +12,9 @@ from components import features
 from components.trainer import tfrecords, warmup
 
 
+WARMUP_PREFIX = "warm-up request"
+
+
 class CanaryError(ValueError):
     """No canary request can be made: no examples, or a signature input no canary fills."""
 
@@ -38,7 +41,7 @@ def warmup_calls(export_dir: str) -> list[Call]:
         request = log.predict_log.request
         inputs = {key: [bytes(v) for v in tf.make_ndarray(tensor).reshape(-1)] for key, tensor in request.inputs.items()}
         size = len(next(iter(inputs.values()), []))
-        calls.append(Call(f"warm-up request {number} ({size} images)",
+        calls.append(Call(f"{WARMUP_PREFIX} {number} ({size} images)",
                           request.model_spec.signature_name or features.SERVING_SIGNATURE, inputs))
     return calls
 

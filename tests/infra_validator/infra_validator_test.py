@@ -86,7 +86,9 @@ def test_the_former_tf_module_export_is_not_blessed_with_the_loaders_reason(tmp_
     reason = blessing.get_string_custom_property("reason")
     assert reason.startswith("warm-up request 1 (1 images) (serving_default) failed in TF Serving's loader")
     assert "Could not find variable" in reason
-    assert [check["passed"] for check in details["checks"]] == [False]
+    # Each loader process stops at its first failure: the warm-up's, and the other signatures' first canary.
+    assert [(check["name"], check["passed"]) for check in details["checks"]] == [
+        ("warm-up request 1 (1 images)", False), (f"canary: {CANARY_SIZE} examples to {features.EXAMPLES_SIGNATURE}", False)]
 
 
 def test_a_model_that_misses_the_time_limit_is_not_blessed(tmp_path, pushed_model, examples):
@@ -120,6 +122,17 @@ def test_an_empty_canary_split_stops_the_step_naming_the_split(tmp_path, pushed_
 def test_a_signature_input_no_canary_fills_is_named():
     with pytest.raises(requests.CanaryError, match="signature 'custom' takes input 'pixels'"):
         requests.canary_calls({"custom": ["pixels"]}, [serialized_example(sample_images.jpeg(), 0, b"a.jpg")])
+
+
+def test_warmup_signatures_share_one_loader_and_the_other_signatures_another():
+    warm = requests.Call(f"{requests.WARMUP_PREFIX} 1 (1 images)", "serving_default", {"image_bytes": [b"x"]})
+    canaries = [requests.Call(f"canary to {name}", name, {}) for name in ("from_examples", "serving_default", "t")]
+
+    groups = validator_executor.loader_groups([warm, *canaries])
+
+    assert [[call.name for call in group] for group in groups] == [
+        [warm.name, "canary to serving_default"], ["canary to from_examples", "canary to t"]]
+    assert validator_executor.loader_groups([warm]) == [[warm]]
 
 
 def test_outputs_must_have_a_row_per_input_and_finite_numbers():
