@@ -13,8 +13,12 @@ BEAM_WORKER_IMAGE ?= cats-dogs-tfx-beam:0.1.0
 setup:
 	@tools/setup
 
+# Two pytest workers; the tests that share a pipeline run (or the image) stay on one worker
+# (tests/conftest.py), so each run is still made once.
+TEST_WORKERS ?= 2
+
 test: setup
-	$(IN_ENV) python -m pytest
+	$(IN_ENV) python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 demo: setup
 	$(IN_ENV) python -m pipeline run --profile $(PROFILE)

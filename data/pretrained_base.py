@@ -20,7 +20,7 @@ import sys
 
 import numpy as np
 
-from data import pet_images
+from data import generation_lock, pet_images
 
 DEFAULT_OUTPUT = pathlib.Path(__file__).resolve().parent / "generated" / "mobilenet_v3_small_64.weights.h5"
 PRETRAINING_VERSION = 3
@@ -81,13 +81,14 @@ def ensure_pretrained_base(output=DEFAULT_OUTPUT, **parameters) -> pathlib.Path:
     """Returns `output`, pre-training only if it is missing or was made with other parameters."""
     output = pathlib.Path(output)
     wanted = _parameters(**{**_DEFAULTS, **parameters})
-    try:
-        recorded = json.loads(_sidecar(output).read_text())
-    except (OSError, ValueError):
-        recorded = None
-    if recorded == wanted and output.is_file():
-        return output
-    return pretrain_base(output, **{**_DEFAULTS, **parameters})
+    with generation_lock.held(output):
+        try:
+            recorded = json.loads(_sidecar(output).read_text())
+        except (OSError, ValueError):
+            recorded = None
+        if recorded == wanted and output.is_file():
+            return output
+        return pretrain_base(output, **{**_DEFAULTS, **parameters})
 
 
 _DEFAULTS = dict(base="mobilenet_v3_small", image_size=64, images_per_class=1000, epochs=10, seed=PRETRAINING_SEED)

@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from components.config import SAMPLE_ARCHIVE_NAME
-from data import pet_images
+from data import generation_lock, pet_images
 
 DEFAULT_IMAGES_PER_CLASS = 450
 DEFAULT_OUTPUT = pathlib.Path(__file__).resolve().parent / "generated" / SAMPLE_ARCHIVE_NAME
@@ -70,18 +70,19 @@ def generate_sample_archive(path, images_per_class: int = DEFAULT_IMAGES_PER_CLA
 def ensure_sample_archive(path=DEFAULT_OUTPUT, images_per_class: int = DEFAULT_IMAGES_PER_CLASS, seed: int = 0) -> pathlib.Path:
     """Returns `path`, generating the archive only if it is missing or was made with other parameters."""
     path = pathlib.Path(path)
-    expected = {"images_per_class": images_per_class, "seed": seed, "generator_version": GENERATOR_VERSION}
+    with generation_lock.held(path):
+        if _up_to_date(path, {"images_per_class": images_per_class, "seed": seed, "generator_version": GENERATOR_VERSION}):
+            return path
+        return generate_sample_archive(path, images_per_class, seed)
+
+
+def _up_to_date(path: pathlib.Path, expected: dict) -> bool:
     try:
         manifest = read_manifest(path)
     except (OSError, ValueError):
-        manifest = None
-    up_to_date = (
-        manifest is not None
-        and all(manifest.get(key) == value for key, value in expected.items())
-        and path.is_file()
-        and path.stat().st_size == manifest.get("archive_bytes")
-    )
-    return path if up_to_date else generate_sample_archive(path, images_per_class, seed)
+        return False
+    return (all(manifest.get(key) == value for key, value in expected.items()) and path.is_file()
+            and path.stat().st_size == manifest.get("archive_bytes"))
 
 
 def manifest_path(archive_path) -> pathlib.Path:

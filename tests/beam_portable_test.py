@@ -20,7 +20,7 @@ from apache_beam.runners.portability import portable_runner
 from pipeline.cli import exit_status
 from pipeline.config import rules as config_rules
 from pipeline.config.settings import DEFAULT_IMAGE, ConfigError, apply_overrides, load_profile
-from pipeline.runners import beam_services, preflight
+from pipeline.runners import beam_services, local, preflight
 from pipeline.runners.inputs import beam_args, portable_beam_args
 
 JOB, POOL = "127.0.0.1:8099", "127.0.0.1:50000"
@@ -207,8 +207,6 @@ def test_beam_services_command_refuses_a_port_in_use(tmp_path):
 def test_a_failed_beam_job_is_reported_on_one_line_with_its_cause():
     """What PortableRunner raises when the job service reports the job failed: its message
     carries the job's traceback."""
-    from pipeline.runners import local
-
     message = ("Pipeline job-1 failed in state FAILED: Error running pipeline.\n"
                "Traceback (most recent call last):\n  File \"x.py\", line 1, in run\n    start_worker()\n"
                "RuntimeError: Error starting worker: an SDK worker cannot reach the job service's control "

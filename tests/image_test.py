@@ -65,3 +65,37 @@ def test_the_docker_api_lists_and_runs_the_image(docker_host, image):
         assert output.decode().strip() == IMAGE_UID
     finally:
         client.close()
+
+
+# In the image: a job service and a worker pool (pipeline/runners/beam_services.py), and a
+# Beam pipeline whose one step, on an SDK worker process the pool starts with the image's
+# interpreter, imports what the pipeline's Beam steps run.
+BEAM_WORKER_SCRIPT = r"""
+import os, sys, tempfile
+import apache_beam as beam
+from pipeline.runners import beam_services
+from pipeline.runners.inputs import portable_beam_args
+
+def step_imports(_):
+    import components.example_gen.executor, components.transform.executor, components.evaluator.executor
+    import tensorflow_data_validation, tensorflow_transform, tensorflow_model_analysis
+    return f"{os.getpid()} {os.getuid()} {sys.executable} {components.transform.executor.__file__}"
+
+out = os.path.join(tempfile.mkdtemp(), "worker")
+with beam_services.running() as services:
+    with beam.Pipeline(argv=portable_beam_args(services.job_endpoint, services.worker_pool)) as pipeline:
+        _ = (pipeline | beam.Create([0]) | beam.Map(step_imports)
+             | beam.io.WriteToText(out, shard_name_template=""))
+print(os.getpid(), open(out).read().strip())
+"""
+
+
+def test_the_image_serves_as_a_beam_sdk_worker_for_the_pipelines_steps(image):
+    """What an SDK worker started from the image does: Beam's harness, with the image's
+    interpreter, imports the project's Beam steps and the TFX libraries they run."""
+    result = run_in_image(image, "python", "-c", BEAM_WORKER_SCRIPT)
+    assert result.returncode == 0, result.stderr[-4000:]
+    main_pid, worker_pid, uid, python, module = result.stdout.strip().splitlines()[-1].split()
+    assert worker_pid != main_pid and uid == IMAGE_UID
+    assert module == "/pipeline/components/transform/executor.py"
+    assert python == run_in_image(image, "python", "-c", "import sys; print(sys.executable)").stdout.strip()

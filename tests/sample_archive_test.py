@@ -5,6 +5,8 @@ import pathlib
 import re
 import subprocess
 import sys
+import threading
+import time
 import zipfile
 
 import pytest
@@ -137,3 +139,24 @@ def _sniff_kind(data: bytes) -> str:
     if data.startswith(b"BM"):
         return "bmp"
     return "other"
+
+
+def test_two_makers_of_the_same_archive_take_turns_and_it_is_made_once(tmp_path, monkeypatch):
+    path = tmp_path / "kagglecatsanddogs_5340.zip"
+    generate, made = sample_archive.generate_sample_archive, []
+
+    def slow_generate(*args, **kwargs):
+        made.append(threading.get_ident())
+        time.sleep(0.5)  # the second maker arrives while the first writes
+        return generate(*args, **kwargs)
+
+    monkeypatch.setattr(sample_archive, "generate_sample_archive", slow_generate)
+    makers = [threading.Thread(target=sample_archive.ensure_sample_archive, args=(path,),
+                               kwargs={"images_per_class": 2}) for _ in range(2)]
+    for maker in makers:
+        maker.start()
+    for maker in makers:
+        maker.join()
+    assert len(made) == 1 and zipfile.is_zipfile(path)
+    assert sample_archive.read_manifest(path)["valid_images"] == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name, path.name + ".json"]
