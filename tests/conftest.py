@@ -4,8 +4,8 @@ their own.
 
 `make test` runs two pytest workers (pytest-xdist, `--dist loadgroup`): every session fixture
 below but `pushed_model` (seconds to make), and every test module (its module fixtures), is
-made by one worker only, because `pytest_collection_modifyitems` puts all the tests that
-reach one of them into one group."""
+made by one worker only: tests/support/xdist_groups.py puts all the tests that reach one of
+them into one group."""
 
 import glob
 import json
@@ -18,10 +18,7 @@ import pytest
 from pipeline.cli import exit_status
 from support import container_host
 from support.serving_model import export_and_push
-
-# Session fixtures made once per `make test`, however many workers: the tests that use them go to
-# one worker.
-SHARED_SESSION_FIXTURES = ("demo_runs", "compiled_runs", "engine", "image", "docker_host")
+from support.xdist_groups import pytest_collection_modifyitems  # noqa: F401 (a hook pytest finds here)
 
 # The first demo run sets a bar other than the profile's, a config change the run page shows.
 FIRST_RUN_SETTINGS = ("--set", "evaluator.accuracy_bar=0.6")
@@ -43,33 +40,6 @@ def run_demo(root: str, *extra: str) -> tuple[subprocess.CompletedProcess, dict]
                           "--serving-dir", os.path.join(root, "serving"), "--summary-json", summary_path, *extra)
     summary = json.load(open(summary_path)) if os.path.exists(summary_path) else None
     return result, summary
-
-
-def pytest_collection_modifyitems(config, items):
-    """One xdist group per set of tests tied together by a module or a shared session fixture."""
-    groups = WorkGroups()
-    for item in items:
-        groups.join(item.module.__name__, *(name for name in item.fixturenames if name in SHARED_SESSION_FIXTURES))
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(groups.root(item.module.__name__)))
-
-
-class WorkGroups:
-    """Union-find over module and fixture names; a group is named by one of its modules."""
-
-    def __init__(self):
-        self.parent: dict[str, str] = {}
-
-    def root(self, key: str) -> str:
-        self.parent.setdefault(key, key)
-        while self.parent[key] != key:
-            self.parent[key] = self.parent[self.parent[key]]
-            key = self.parent[key]
-        return key
-
-    def join(self, first: str, *others: str) -> None:
-        for other in others:
-            self.parent[self.root(other)] = self.root(first)
 
 
 @pytest.fixture(scope="session")
