@@ -14,7 +14,7 @@ setup:
 	@tools/setup
 
 # Two pytest workers; the tests that share a pipeline run (or the image) stay on one worker
-# (tests/conftest.py), so each run is still made once.
+# (tests/support/xdist_groups.py), so each run is still made once.
 TEST_WORKERS ?= 2
 
 test: setup
