@@ -5,13 +5,17 @@ IN_ENV := tools/in-env
 PROFILE ?= demo
 # The image the compiled Kubeflow pipeline runs (pipeline/config's DEFAULT_IMAGE).
 IMAGE ?= cats-dogs-tfx:0.1.0
+# The same image with TensorFlow's CUDA libraries, for the Trainer task on a GPU node (docs/gpu.md).
+GPU_IMAGE ?= cats-dogs-tfx-gpu:0.1.0
 # The same image as a Beam SDK worker image (docs/scaling.md); needs Beam's SDK image.
 BEAM_WORKER_IMAGE ?= cats-dogs-tfx-beam:0.1.0
 
-.PHONY: setup test demo bench image image-beam-worker clean
+.PHONY: setup test demo bench image image-gpu image-beam-worker clean
 
+# GPU=1 installs TensorFlow's CUDA libraries (pyproject.toml's gpu extra), GPU=0 removes them;
+# unset: installed when the host has an NVIDIA driver, else the environment keeps what it has.
 setup:
-	@tools/setup
+	@GPU='$(GPU)' tools/setup
 
 # Two pytest workers; the tests that share a pipeline run (or the image) stay on one worker
 # (tests/support/xdist_groups.py), so each run is still made once.
@@ -32,6 +36,11 @@ bench: setup
 # arguments (e.g. --no-cache). Runs on the host: it needs no project environment.
 image:
 	@IMAGE='$(IMAGE)' tools/image/build
+
+# `make image` with the Dockerfile's GPU=1: TensorFlow's CUDA libraries in the image (pyproject.toml's
+# gpu extra). compile-kubeflow --gpu-image names it for the Trainer task.
+image-gpu:
+	@IMAGE='$(GPU_IMAGE)' GPU=1 tools/image/build
 
 # The Dockerfile's target beam-worker: the image above with Beam's boot entrypoint, copied from
 # Beam's Python SDK image of the pinned versions (pulled from a registry; BEAM_SDK_IMAGE=NAME
