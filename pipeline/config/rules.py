@@ -14,6 +14,7 @@ import os
 import re
 from typing import Any, Callable, Union
 
+from components.config import MIXED_PRECISION_SETTINGS
 from components.example_gen import sources as sources_lib
 from components.example_gen import splits as splits_lib
 from components.trainer import model as model_lib
@@ -355,7 +356,8 @@ RULES: tuple[Rule, ...] = (
     Rule("trainer.phase2_learning_rate", number_in(0, 1, low_open=True), LEARNING_RATE, "1e-5"),
     Rule("trainer.fine_tune_top_layers", _fine_tune_layers_fit_base, _fine_tune_layers_allowed, "0"),
     Rule("trainer.dropout", number_in(0, 1, high_open=True), "a number from 0 up to (not including) 1", "0.2"),
-    Rule("trainer.mixed_precision", is_bool, "true or false", "false"),
+    Rule("trainer.mixed_precision", one_of(*MIXED_PRECISION_SETTINGS), "auto (on GPUs of compute capability "
+         "7.0 or newer), true (on any GPU) or false", "auto"),
     Rule("trainer.gpus", int_between(0, MAX_GPUS), f"an integer from 0 to {MAX_GPUS}", "1"),
     Rule("trainer.seed", int_between(0, 2**31 - 1), "an integer from 0 to 2147483647", "1337"),
     Rule("trainer.max_image_pixels", int_between(10**6, 250 * 10**6), "an integer from 1000000 to 250000000 "
