@@ -33,15 +33,22 @@ class BaseSpec:
     min_image_size: int
     # len(base.layers) without the top: the most layers trainer.fine_tune_top_layers can name.
     layer_count: int
+    # Floating-point operations of one forward pass of a 224x224 image, as TensorFlow's profiler
+    # counts them: the cost a run weighs before it measures this machine (components/trainer/cost.py).
+    gflops_224: float
 
 
 # Xception expects [-1, 1] (the recipe's Rescaling layer); MobileNetV3 and EfficientNet
 # include their own preprocessing and expect [0, 255].
 BASES = {
-    "xception": BaseSpec(keras.applications.Xception, (1 / 127.5, -1.0), min_image_size=71, layer_count=132),
-    "mobilenet_v3_small": BaseSpec(keras.applications.MobileNetV3Small, None, min_image_size=32, layer_count=157),
-    "mobilenet_v3_large": BaseSpec(keras.applications.MobileNetV3Large, None, min_image_size=32, layer_count=187),
-    "efficientnet_b0": BaseSpec(keras.applications.EfficientNetB0, None, min_image_size=32, layer_count=237),
+    "xception": BaseSpec(keras.applications.Xception, (1 / 127.5, -1.0), min_image_size=71, layer_count=132,
+                         gflops_224=9.13),
+    "mobilenet_v3_small": BaseSpec(keras.applications.MobileNetV3Small, None, min_image_size=32, layer_count=157,
+                                   gflops_224=0.116),
+    "mobilenet_v3_large": BaseSpec(keras.applications.MobileNetV3Large, None, min_image_size=32, layer_count=187,
+                                   gflops_224=0.443),
+    "efficientnet_b0": BaseSpec(keras.applications.EfficientNetB0, None, min_image_size=32, layer_count=237,
+                                gflops_224=0.800),
 }
 
 

@@ -219,7 +219,18 @@ def _archive_usable(value: Any, config: PipelineConfig) -> bool:
     if config.data.source == "folder":
         return sample_archive_unused(config)  # the demo's own sample, dropped before the run
     # ExampleGen reads the archive from this machine's disk; the demo's sample is made on first use.
-    return isinstance(value, str) and (os.path.isfile(value) or generates_sample(config))
+    return isinstance(value, str) and (generates_sample(config) or _archive_problem(value) is None)
+
+
+def _archive_problem(path: str) -> str | None:
+    """What ExampleGen would refuse in the archive (not a zip, no PetImages/ folder), or None."""
+    if not os.path.isfile(path):
+        return f"no file at {os.path.abspath(path)}"
+    try:
+        sources_lib.check_archive(path)
+    except ValueError as error:
+        return str(error)
+    return None
 
 
 def _archive_allowed(config: PipelineConfig) -> str:
@@ -231,7 +242,7 @@ def _archive_allowed(config: PipelineConfig) -> str:
                "(run --archive ZIP)")
     if isinstance(archive, str) and is_remote_uri(archive):
         return f"{allowed}; ExampleGen reads the archive from local disk, not from {archive.split('://')[0]}://"
-    return f"{allowed}; no file at {os.path.abspath(archive)}" if isinstance(archive, str) and archive else allowed
+    return f"{allowed}; {_archive_problem(archive)}" if isinstance(archive, str) and archive else allowed
 
 
 def _folder_usable(value: Any, config: PipelineConfig) -> bool:

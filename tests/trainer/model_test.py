@@ -189,6 +189,20 @@ def test_model_config_round_trips_through_json_with_the_base_in_inference_mode()
 
 
 @pytest.mark.parametrize("name", sorted(model_lib.BASES))
+def test_each_base_s_forward_cost_is_what_tensorflow_s_profiler_counts(name):
+    """A run weighs the Trainer's work with these before it measures this machine (pipeline/environment/notice.py)."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    base = model_lib.BASES[name].constructor(include_top=False, weights=None, input_shape=(224, 224, 3))
+    forward = tf.function(lambda images: base(images, training=False)).get_concrete_function(
+        tf.TensorSpec([1, 224, 224, 3], tf.float32))
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    counted = tf.compat.v1.profiler.profile(graph=convert_variables_to_constants_v2(forward).graph, options=options)
+    assert counted.total_float_ops / 1e9 == pytest.approx(model_lib.BASES[name].gflops_224, rel=0.01)
+
+
+@pytest.mark.parametrize("name", sorted(model_lib.BASES))
 def test_each_base_s_size_limit_and_layer_count_are_keras_applications_own(name):
     """The settings' rules read these (trainer.image_size, trainer.fine_tune_top_layers)."""
     spec = model_lib.BASES[name]
