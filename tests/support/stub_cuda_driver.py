@@ -1,4 +1,4 @@
-"""A stub NVIDIA driver (stub_libcuda.c: `cuInit` returns CUDA_ERROR_NO_DEVICE) and the ways the
+"""A stub NVIDIA driver (stub_libcuda.c: `cuInit` returns CUDA_ERROR_NO_DEVICE, in words too) and the ways the
 tests install it: as a host's driver, seen by the dynamic linker's cache in a private mount
 namespace, and as NVIDIA's container toolkit mounts the driver into a container."""
 
