@@ -68,10 +68,9 @@ def tidy(text: str) -> str:
     return _QUALIFIED_NAME.sub(r"\1", text)
 
 
-def run_log_dir(pipeline_root: str, started: Optional[datetime.datetime] = None) -> str:
-    """`<pipeline root>/logs/<the run's start, local time>`."""
-    started = started or datetime.datetime.now()
-    return os.path.join(pipeline_root, LOGS_FOLDER, started.strftime("%Y-%m-%dT%H-%M-%S"))
+def run_log_dir(pipeline_root: str) -> str:
+    """`<pipeline root>/logs/<now, local time>`: the folder of the step logs of a run starting now."""
+    return os.path.join(pipeline_root, LOGS_FOLDER, datetime.datetime.now().strftime("%Y-%m-%dT%H-%M-%S"))
 
 
 class StepLogs:
