@@ -2,6 +2,7 @@
 
 import logging
 import os
+import pty
 import subprocess
 import sys
 
@@ -70,3 +71,48 @@ def test_tensorflows_native_startup_lines_are_dropped_and_other_stderr_kept():
     if os.path.exists(console.NVIDIA_DRIVER_DEVICE):  # a driver is installed: a failing cuInit is news
         expected.insert(0, NATIVE_LINES.splitlines()[2])
     assert result.stderr.split(b"\n") == expected
+
+
+# TFDS's nested progress bars, as it draws them while it prepares a dataset (tqdm).
+NESTED_PROGRESS_BARS = (
+    "from pipeline.cli import console\n"
+    "console.no_progress_bars_off_terminal()\n"
+    "console.drop_native_noise()\n"
+    "from tqdm import auto\n"
+    "with auto.tqdm(total=2, desc='Generating splits...') as splits:\n"
+    "    for _ in auto.tqdm(range(3), desc='Generating train examples...', leave=False):\n"
+    "        pass\n"
+    "    splits.update(2)\n"
+    "print('done', flush=True)\n"
+)
+CURSOR_UP = b"\x1b[A"
+
+
+def test_progress_bars_are_left_out_when_the_console_is_not_a_terminal():
+    result = subprocess.run([sys.executable, "-c", NESTED_PROGRESS_BARS], capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"done\n" and result.stderr == b""
+
+
+def test_progress_bars_still_show_on_a_terminal():
+    """The same bars with the process's stderr a pseudo-terminal: drawn, cursor codes and all."""
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen([sys.executable, "-c", NESTED_PROGRESS_BARS], stdout=subprocess.PIPE,
+                                   stderr=terminal)
+        os.close(terminal)
+        drawn = b""
+        while chunk := read_or_end(controller):
+            drawn += chunk
+        assert process.wait(timeout=120) == 0
+    finally:
+        os.close(controller)
+    assert b"Generating train examples..." in drawn and CURSOR_UP in drawn
+
+
+def read_or_end(fd: int) -> bytes:
+    """What a pseudo-terminal's controller reads; b"" once the other side is closed (EIO on Linux)."""
+    try:
+        return os.read(fd, 1 << 16)
+    except OSError:
+        return b""

@@ -454,7 +454,7 @@ def test_a_cached_runs_summary_says_who_evaluated_and_that_it_pushed_nothing():
     lines = result.render().splitlines()
     assert "Evaluator: cached, evaluated in run run-2 against baseline /srv/models/cats_vs_dogs/1" in lines
     assert ("Pushed model: none by this run (pushed in run run-2: /srv/models/cats_vs_dogs/3; "
-            "the version served now: /srv/models/cats_vs_dogs/3)") in lines
+            "the version served now: /srv/models/cats_vs_dogs/3, this run's own candidate)") in lines
     assert "Skipped serving versions: 1 (5: empty folder (no saved_model.pb))" in lines
     summary = json.loads(result.to_json())
     assert summary["pushed_model_dir"] is None and summary["evaluated_in_run"] == "run-2"
@@ -474,6 +474,25 @@ def test_a_cached_runs_verdict_section_names_the_run_the_push_and_the_version_se
     verdict = section_text(run_page_html.render(constructed_page(**CACHED_RUN)), "verdict")
     assert "From the cache: evaluated in run run-2 against baseline /srv/models/cats_vs_dogs/1" in verdict
     assert "Nothing pushed by this run" in verdict and "Pushed version" not in verdict
-    assert "The version served now: /srv/models/cats_vs_dogs/3 (this run's candidate)" in verdict
+    assert "The version served now: /srv/models/cats_vs_dogs/3 (this run's own candidate, pushed by run run-2)" in verdict
     assert "Skipped serving versions: 1 (5: empty folder (no saved_model.pb))" in verdict
     assert "--model_base_path=/srv/models/cats_vs_dogs" in verdict
+
+
+# Run 2's command again, nothing changed: run 2 evaluated against no baseline and pushed version 3.
+CACHED_FIRST_MODEL = dict(CACHED_RUN, baseline_model=None, skipped_versions=[], baseline_metrics={},
+                          metric_changes={})
+
+
+def test_a_cached_rerun_of_the_first_push_says_its_own_candidate_is_served():
+    data = constructed_page(**CACHED_FIRST_MODEL)
+    lines = data.result.render().splitlines()
+    assert "Baseline: none (no model was served when run run-2 evaluated: the accuracy bar alone decided)" in lines
+    assert ("Pushed model: none by this run (pushed in run run-2: /srv/models/cats_vs_dogs/3; "
+            "the version served now: /srv/models/cats_vs_dogs/3, this run's own candidate)") in lines
+    page = run_page_html.render(data)
+    verdict, evaluation_text = section_text(page, "verdict"), section_text(page, "evaluation")
+    assert "The version served now: /srv/models/cats_vs_dogs/3 (this run's own candidate, pushed by run run-2)" in verdict
+    assert "No baseline: no model was served when run run-2 evaluated, so the accuracy bar alone decided" in evaluation_text
+    everything = "\n".join(lines) + html.unescape(page)
+    assert "no model served yet" not in everything and "no model was being served" not in everything

@@ -1,9 +1,9 @@
 """Keeps the console readable: TensorFlow's C++ info and start-up lines and the warnings that
-TFX 1.21, TFDS, Beam and TFMA print on every run, which a user cannot act on, are left out.
-Everything else still shows.
+TFX 1.21, TFDS, Beam and TFMA print on every run, which a user cannot act on, are left out, and
+so are progress bars when the console is not a terminal. Everything else still shows.
 
-Both functions must run before TensorFlow is imported; the environment variable reaches
-Beam's worker processes too.
+They must run before TensorFlow is imported; the environment variables reach Beam's worker
+processes too.
 """
 
 import atexit
@@ -58,6 +58,15 @@ def quiet_known_noise() -> None:
             logger.addFilter(_DropHarmless(texts))
     for name in _CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def no_progress_bars_off_terminal() -> None:
+    """Progress bars (TFDS's, drawn by tqdm) redraw themselves with carriage returns and cursor
+    movements (ESC[A), which a log or CI output keeps as they are: they are off when the console
+    is not a terminal. tqdm takes TQDM_DISABLE as the default of its `disable`, here and in the
+    processes this one starts. Before drop_native_noise, which makes file descriptor 2 a pipe."""
+    if not os.isatty(2):
+        os.environ.setdefault("TQDM_DISABLE", "1")
 
 
 def native_noise_patterns() -> tuple[re.Pattern, ...]:

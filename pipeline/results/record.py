@@ -133,7 +133,7 @@ class RunResult:
         if self.evaluated_in_run:
             lines.append(f"Evaluator: cached, evaluated in run {self.evaluated_in_run} against baseline "
                          f"{self.baseline_model or 'none'}")
-        lines.append(f"Baseline: {self.baseline_model or NO_BASELINE}")
+        lines.append(f"Baseline: {self.baseline_text()}")
         if self.skipped_versions:
             lines.append(f"Skipped serving versions: {skipped_versions_text(self.skipped_versions)}")
         lines.append(f"Blessed: {'yes' if self.blessed else 'no'} ({self.blessing_reason})")
@@ -144,10 +144,25 @@ class RunResult:
             lines.append(f"Run page: {self.run_page}")
         return "\n".join(lines)
 
+    def baseline_text(self) -> str:
+        """What "Baseline" says: the model the candidate was compared with, or why there was none
+        (a cached verdict's: when the run that made it evaluated, whatever is served now)."""
+        if self.baseline_model:
+            return self.baseline_model
+        if self.evaluated_in_run:
+            return (f"none (no model was served when run {self.evaluated_in_run} evaluated: the accuracy bar "
+                    "alone decided)")
+        return NO_BASELINE
+
+    def served_text(self) -> str:
+        """The version served now, and whether it is this run's own candidate."""
+        if not self.served_now:
+            return "none"
+        return f"{self.served_now}, this run's own candidate" if self.candidate_served else self.served_now
 
     def not_pushed_text(self) -> str:
         """What "Pushed model" says when this run pushed nothing."""
-        served = f"the version served now: {self.served_now or 'none'}"
+        served = f"the version served now: {self.served_text()}"
         if self.pushed_earlier:
             return f"none by this run (pushed in run {self.pushed_in_run or '?'}: {self.pushed_earlier}; {served})"
         if self.evaluated_in_run or "Pusher" in self.cached_from:

@@ -16,7 +16,7 @@ from matplotlib.ticker import MaxNLocator
 from components.evaluator.eval_config import ACCURACY_METRIC
 from components.trainer import history as history_lib
 from pipeline.config import settings
-from pipeline.results.record import ComponentResult, skipped_versions_text
+from pipeline.results.record import ComponentResult, RunResult, skipped_versions_text
 from pipeline.run_page.data import PageData
 
 # (id, heading) of the page's sections, in order.
@@ -316,8 +316,15 @@ def gate_paragraph(data: PageData) -> str:
         parts.append(f'Against the baseline: {change:+.4f}, allowed drop {data.max_accuracy_drop:g} '
                      f'<span class="{"pass" if passed else "fail"}">{"passes" if passed else "fails"}</span>.')
     elif not data.baseline_metrics:
-        parts.append("No baseline: no model was being served, so the accuracy bar alone decides.")
+        parts.append(no_baseline_sentence(data.result))
     return f"<p>{' '.join(parts)}</p>"
+
+
+def no_baseline_sentence(result: RunResult) -> str:
+    if result.evaluated_in_run:
+        return (f"No baseline: no model was served when run {result.evaluated_in_run} evaluated, so the accuracy "
+                "bar alone decided.")
+    return "No baseline: no model was being served, so the accuracy bar alone decides."
 
 
 def confusion_table(data: PageData) -> str:
@@ -381,7 +388,7 @@ def verdict_section(data: PageData) -> str:
         parts.append(f'<p class="cached">From the cache: evaluated in run <code>{_e(result.evaluated_in_run)}</code> '
                      f"against baseline {_e(result.baseline_model or 'none')}; the served model is the one that "
                      "verdict holds for.</p>")
-    parts.append(f"<p>Baseline: {_e(result.baseline_model or 'none (no model was being served)')}.</p>")
+    parts.append(f"<p>Baseline: {_e(result.baseline_text())}.</p>")
     if result.skipped_versions:
         parts.append(f"<p>Skipped serving versions: {_e(skipped_versions_text(result.skipped_versions))}.</p>")
     if result.pushed_model_dir:
@@ -394,12 +401,17 @@ def verdict_section(data: PageData) -> str:
         kept = f": TF Serving keeps serving {_e(result.baseline_model)}" if result.baseline_model else ""
         parts.append(f"<p>Nothing pushed{' by this run' if result.evaluated_in_run else ''}{kept}.</p>")
     if result.served_now or result.pushed_earlier or result.evaluated_in_run:
-        whose = " (this run's candidate)" if result.candidate_served else ""
+        whose = f" (this run's own candidate{pushed_by(result)})" if result.candidate_served else ""
         parts.append(f"<p>The version served now: <code>{_e(result.served_now or 'none')}</code>{_e(whose)}.</p>")
     if data.model_serving_dir:
         parts.append("<p>TF Serving serves the newest version in the model's folder:</p>")
         parts.append(f"<pre>{_e(serving_command(data.model_serving_dir))}</pre>")
     return "\n".join(parts)
+
+
+def pushed_by(result: RunResult) -> str:
+    """", pushed by run X" when an earlier run pushed this run's candidate (a cached Pusher)."""
+    return f", pushed by run {result.pushed_in_run}" if result.pushed_earlier and result.pushed_in_run else ""
 
 
 def serving_command(model_base_path: str) -> str:

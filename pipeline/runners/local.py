@@ -11,7 +11,7 @@ from pipeline.environment import notice
 from pipeline.pipeline import create_pipeline
 from pipeline.results import metadata as results_metadata
 from pipeline.results.record import RunResult
-from pipeline.runners import lock, preflight
+from pipeline.runners import failures, lock, preflight
 from pipeline.runners.inputs import beam_args, prepare_inputs
 from pipeline.runners.progress import ComponentProgress
 
@@ -43,35 +43,28 @@ def _run_components(config: PipelineConfig, extra_beam_args: Optional[list[str]]
     )
     order = [component.id for component in pipeline.components]
     started = time.monotonic()
-    with ComponentProgress() as progress:
+    log_dir = failures.run_log_dir(config.resolved_pipeline_root)
+    with ComponentProgress() as progress, failures.StepLogs(log_dir, lambda: progress.current) as logs:
         try:
             tfx.orchestration.LocalDagRunner().run(pipeline)
         except KeyboardInterrupt:
             raise Interrupted(progress.current or "starting the pipeline") from None
         except Exception as error:
-            raise PipelineFailed(progress.current or "the pipeline", error) from error
+            log = logs.write_failure(progress.current, error)
+            raise PipelineFailed(progress.current or "the pipeline", error, log) from error
     return results_metadata.from_metadata(
         config.resolved_pipeline_root, config.pipeline_name, config.profile, component_seconds=progress.seconds,
         order=order, wall_seconds=round(time.monotonic() - started, 2))
 
 
 class PipelineFailed(RuntimeError):
-    def __init__(self, component: str, error: BaseException):
-        super().__init__(f"{component} failed: {type(error).__name__}: {without_traceback(str(error))}")
+    """A component failed: its cause on one line, and the log file that holds its traceback."""
+
+    def __init__(self, component: str, error: BaseException, log_path: Optional[str] = None):
+        where = f" (traceback in {log_path})" if log_path else ""
+        super().__init__(f"{component} failed: {failures.one_line(error)}{where}")
         self.component = component
-
-
-TRACEBACK_HEADER = "Traceback (most recent call last):"
-
-
-def without_traceback(message: str) -> str:
-    """A message that carries a traceback (a Beam job's failure, as the job service reports it)
-    as one line: what precedes the traceback, then the exception it ends with."""
-    if TRACEBACK_HEADER not in message:
-        return message
-    head, _, traceback = message.partition(TRACEBACK_HEADER)
-    lines = [line.strip() for line in traceback.splitlines() if line.strip()]
-    return " ".join(part for part in (" ".join(head.split()), lines[-1] if lines else "") if part)
+        self.log_path = log_path
 
 
 class Interrupted(RuntimeError):

@@ -5,6 +5,8 @@ the time limit; the Pusher pushes only with both blessings."""
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -18,6 +20,7 @@ from components.infra_validator import requests, spec
 from support import module_export, sample_images
 
 CANARY_SIZE = 4
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +142,14 @@ def test_outputs_must_have_a_row_per_input_and_finite_numbers():
     assert validator_executor.output_problem({"p": np.zeros([2], np.float32)}, 2) is None
     assert "shape (3,)" in validator_executor.output_problem({"p": np.zeros([3], np.float32)}, 2)
     assert "not finite" in validator_executor.output_problem({"p": np.array([0.5, np.nan], np.float32)}, 2)
+
+
+def test_building_the_c_loader_as_make_setup_does_prints_nothing_on_stderr():
+    """tools/setup and the Dockerfile run `python -m components.infra_validator.c_loader`: no
+    RuntimeWarning that the package imported c_loader before running it, and no TensorFlow
+    start-up lines (the build needs no TensorFlow loaded)."""
+    result = subprocess.run([sys.executable, "-m", "components.infra_validator.c_loader"], capture_output=True,
+                            text=True, timeout=300, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert os.path.isfile(result.stdout.strip())
+    assert result.stderr == ""
