@@ -242,6 +242,65 @@ def test_default_gpu_image_is_the_one_make_image_gpu_builds():
     assert re.search(r"^image-gpu:\n\t@IMAGE='\$\(GPU_IMAGE\)' GPU=1 tools/image/build$", text, re.M)
 
 
+def test_run_compiled_says_a_gpu_task_runs_on_the_cpu_here(tmp_path, spec_file):
+    """kfp.local has no accelerators to give: a spec compiled with GPUs runs its Trainer as every
+    other task, and the run says so before its first task."""
+    from pipeline.runners import compiled
+
+    output = tmp_path / "gpu.yaml"
+    assert compile_with_cli(output, "--set", "trainer.gpus=1", "--gpu-image", GPU_IMAGE) == 0
+    spec = compiled.load_spec(str(output))
+    asks = f"Trainer asks for 1 nvidia.com/gpu in image {GPU_IMAGE}; kfp.local has no accelerators to give, so it runs"
+    assert compiled.accelerator_notes(spec, None) == [f"{asks} as a subprocess here, on the CPU"]
+    assert compiled.accelerator_notes(spec, "localhost/cats-dogs-tfx:0.1.0") == [
+        f"{asks} in a container of localhost/cats-dogs-tfx:0.1.0, on the CPU"]
+    assert compiled.accelerator_notes(compiled.load_spec(str(spec_file)), None) == []
+
+
+class RecordingDockerClient:
+    """The part of docker-py's client a task in the image uses; records the containers created."""
+
+    def __init__(self):
+        self.created = []
+        self.containers = self
+
+    def create(self, image, command, **_):
+        self.created.append((image, command))
+        return FinishedContainer()
+
+
+class FinishedContainer:
+    attrs = {"State": {"Status": "exited", "ExitCode": 0}}
+
+    def start(self):
+        pass
+
+    def reload(self):
+        pass
+
+    def logs(self, **_):
+        return iter([])
+
+    def remove(self, force=False):
+        pass
+
+
+def test_run_compiled_in_image_runs_the_gpu_task_in_the_runs_image_not_the_specs(tmp_path):
+    """`--in-image IMAGE` is a local tool: kfp.local hands the task handler the spec's image (the
+    GPU image, for the Trainer), and the task runs in IMAGE all the same."""
+    from kfp.local import status
+
+    from pipeline.runners import compiled
+
+    client = RecordingDockerClient()
+    image_run = compiled.ImageRun(client, "unix:///run/docker.sock", "localhost/cats-dogs-tfx:0.1.0", "sha256:cpu",
+                                  "1000:1000", [])
+    task = compiled.ContainerTaskInImage(image_run, {}, image=GPU_IMAGE, full_command=["python", "-c", "pass"],
+                                         pipeline_root=str(tmp_path), runner=None)
+    assert task.run() == status.Status.SUCCESS
+    assert client.created == [("sha256:cpu", ["python", "-c", "pass"])]
+
+
 def test_beam_arguments_reach_every_container(job):
     for container in container_executors(job["pipelineSpec"]).values():
         assert container["args"][-2:] == ["--runner=DataflowRunner", "--region=europe-west4"]
