@@ -7,8 +7,8 @@ tests/image_test.py does the CPU image), then commands run inside it as its user
   the CPU image holds none of the nvidia packages.
 - NVIDIA's driver is the host's, mounted into a GPU container by NVIDIA's container toolkit. A
   stub libcuda.so.1 (tests/support/stub_libcuda.c: cuInit answers CUDA_ERROR_NO_DEVICE), mounted
-  where the toolkit mounts the driver, stands in for it: the container's dynamic linker and
-  TensorFlow reach it.
+  where the toolkit mounts the driver, stands in for it: the container's dynamic linker,
+  TensorFlow and `python -m pipeline doctor` reach it.
 """
 
 import json
@@ -18,6 +18,7 @@ import tempfile
 
 import pytest
 
+from pipeline.cli import exit_status
 from support import stub_cuda_driver
 from support.container_host import IMAGE_UID, REPO_ROOT, run_in_image
 
@@ -68,6 +69,7 @@ print(json.dumps({
     "nvidia_folder": os.path.isdir(os.path.join(sysconfig.get_paths()["purelib"], "nvidia")),
 }))
 """
+SITE_PACKAGES = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
 CUINIT = "import ctypes; print(ctypes.CDLL('libcuda.so.1').cuInit(0))"
 TENSORFLOWS_GPUS = "import tensorflow as tf; print(len(tf.config.list_physical_devices('GPU')))"
 CUDA_ERROR_NO_DEVICE = 100
@@ -137,3 +139,35 @@ def test_a_driver_mounted_as_nvidias_container_toolkit_mounts_it_is_reached(gpu_
     assert f"failed call to cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR ({CUDA_ERROR_NO_DEVICE})" \
         in with_stub.stderr
     assert f"({CUDA_ERROR_NO_DEVICE})" not in without.stderr
+
+
+def doctor_in(gpu_image, run_args=()):
+    result = run_in_image(gpu_image, "python", "-m", "pipeline", "doctor", "--json", run_args=run_args)
+    assert result.returncode == exit_status.NO_GPU, result.stdout[-2000:] + result.stderr[-4000:]
+    return json.loads(result.stdout)
+
+
+def test_doctor_in_the_gpu_image_finds_the_stub_driver_and_says_it_sees_no_device(gpu_image, stub_driver):
+    """What doctor says in a GPU container on a node whose driver finds no GPU: the driver's
+    place, cuInit's answer, the CUDA libraries from the image's site-packages; and, with no driver
+    mounted, that there is none."""
+    driver_path = f"{stub_cuda_driver.CONTAINER_LIBRARY_DIR}/{stub_cuda_driver.SONAME}"
+    site_packages = run_in_image(gpu_image, "python", "-c", SITE_PACKAGES).stdout.strip().splitlines()[-1]
+
+    report = doctor_in(gpu_image, stub_cuda_driver.container_mount(stub_driver))
+
+    assert report["mode"] == "image"
+    assert report["tensorflow"]["cuda_build"] is True and report["tensorflow"]["cuda"].startswith("12.")
+    assert report["driver"]["path"] == driver_path
+    assert report["driver"]["cuinit"] == "no CUDA-capable device (CUDA_ERROR_NO_DEVICE)"
+    assert {name: library["path"] for name, library in report["cuda_libraries"].items()} == {
+        "CUDA runtime": f"{site_packages}/nvidia/cuda_runtime/lib/libcudart.so.12",
+        "cuBLAS": f"{site_packages}/nvidia/cublas/lib/libcublas.so.12",
+        "cuDNN": f"{site_packages}/nvidia/cudnn/lib/libcudnn.so.9",
+    }
+    assert report["gpus"] == [] and report["usable"] is False
+    assert report["reason"] == f"driver found at {driver_path}, cuInit: no CUDA-capable device (CUDA_ERROR_NO_DEVICE)"
+
+    without = doctor_in(gpu_image)
+    assert without["driver"]["path"] is None
+    assert without["reason"].startswith("no NVIDIA driver: libcuda.so.1 is not on the dynamic linker's path")
