@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any, Optional
 
 TFDS_DATASET = "cats_vs_dogs"
+MIXED_PRECISION_SETTINGS = ("auto", "true", "false")
 SAMPLE_ARCHIVE_NAME = "kagglecatsanddogs_5340.zip"
 # The Examples artifact's split names.
 TRAIN_SPLIT, EVAL_SPLIT, TEST_SPLIT = "train", "eval", "test"
@@ -57,8 +58,11 @@ class TrainerConfig:
     # 0 unfreezes the whole base in phase 2; N > 0 only its top N layers.
     fine_tune_top_layers: int = 0
     dropout: float = 0.2
-    mixed_precision: bool = False  # GPUs only; the logit stays float32
-    gpus: int = 0  # GPU resource request for the Trainer on Kubeflow
+    # float16 compute, float32 weights and logit (components/trainer/devices.py): "auto" where
+    # every GPU the Trainer sees has compute capability 7.0 or newer, "true" on any GPU, "false".
+    mixed_precision: str = "auto"
+    # GPUs the Trainer uses: requested for its task on Kubeflow; a local run needs that many.
+    gpus: int = 0
     # The accelerator type of that request in the compiled spec: a Kubernetes resource for
     # open-source KFP (NVIDIA's device plugin's nvidia.com/gpu) or a Vertex AI GPU (NVIDIA_L4, ...).
     accelerator: str = "nvidia.com/gpu"

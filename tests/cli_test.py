@@ -98,3 +98,11 @@ def test_compile_kubeflow_checks_settings_by_the_same_rules(tmp_path):
     assert_usage_error(compiled, "trainer.batch_size=0: must be an integer from 1 to 4096")
     assert "evaluator.accuracy_bar=1.5: must be a number from 0 to 1" in compiled.stderr
     assert not (tmp_path / "p.yaml").exists()
+
+
+def test_an_archive_that_is_not_the_kaggle_zip_is_a_usage_error(tmp_path):
+    archive = tmp_path / "kagglecatsanddogs_5340.zip"
+    archive.write_text("not a zip")
+    result = run_cli("run", "--profile", "full", "--archive", str(archive), "--pipeline-root", str(tmp_path / "root"),
+                     "--serving-dir", str(tmp_path / "serving"))
+    assert_usage_error(result, f"Archive '{archive}' is not a zip file")

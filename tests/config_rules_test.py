@@ -50,6 +50,7 @@ BAD_SETTINGS = [
     ("trainer.gpus=-1", "an integer from 0 to 16"),
     ("trainer.accelerator=TPU_V3", "nvidia.com/gpu (open-source Kubeflow Pipelines: the Kubernetes resource"),
     ("trainer.accelerator=amd.com/gpu", "or a Vertex AI GPU: NVIDIA_TESLA_P100, "),
+    ("trainer.mixed_precision=maybe", "auto (on GPUs of compute capability 7.0 or newer), true (on any GPU) or false"),
     ("trainer.seed=-5", "an integer from 0 to 2147483647"),
     ("evaluator.accuracy_bar=1.5", "a number from 0 to 1"),
     ("evaluator.max_accuracy_drop=-0.1", "a number from 0 to 1"),

@@ -11,6 +11,7 @@
 """
 
 import glob
+import html
 import os
 import subprocess
 import sys
@@ -20,7 +21,7 @@ import pytest
 import tensorflow as tf
 
 from components import features
-from components.trainer import tfrecords
+from components.trainer import devices, tfrecords
 from pipeline.cli import console as console_lib
 from pipeline.results import metadata as report
 from pipeline.cli import exit_status
@@ -185,3 +186,13 @@ def read_candidate_and_diffs(evaluation_uri):
         for kv in record.metric_keys_and_values:
             (diffs if kv.key.is_diff else candidate)[kv.key.name] = kv.value.double_value.value
     return candidate, diffs
+
+
+def test_the_summary_and_the_run_page_name_the_device_the_trainer_used(demo_runs):
+    _, [(result, summary), *_] = demo_runs
+    expected = devices.choose(DEMO.trainer).describe()  # on this machine "CPU (N cores; TensorFlow sees no GPU)"
+
+    assert summary["trainer_device"] == expected
+    assert f"Trainer device: {expected}" in result.stdout.splitlines()
+    with open(summary["run_page"]) as page:
+        assert f"Trained on {html.escape(expected)}." in page.read()

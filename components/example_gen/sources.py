@@ -100,6 +100,14 @@ def list_folder_files(folder: str) -> list[tuple[str, int]]:
     return sorted(files, key=lambda item: hashlib.sha256(item[0].encode("utf-8")).hexdigest())
 
 
+def archive_source_split(archive: str) -> dict[str, splits_lib.SourceSplit]:
+    """The "train" split an archive holds at most: its JPEG files under PetImages/ (TFDS skips
+    the unreadable ones, so the split it prepares may be a little smaller)."""
+    with zipfile.ZipFile(archive) as opened:
+        count = sum(1 for name in opened.namelist() if name.startswith(ARCHIVE_ROOT) and name.lower().endswith(".jpg"))
+    return {"train": splits_lib.SourceSplit(num_examples=count, shard_lengths=[count])}
+
+
 def folder_source_split(folder: str) -> dict[str, splits_lib.SourceSplit]:
     """The one source split ("train": all files) that folder split expressions refer to."""
     num_files = len(list_folder_files(folder))

@@ -14,6 +14,8 @@ import tensorflow as tf  # noqa: E402
 HISTORY_JSON = "training_history.json"
 HISTORY_PNG = "training_history.png"
 METRICS = ("loss", "binary_accuracy")
+# The record's line saying where the Trainer trained (components/trainer/devices.py).
+DEVICE_KEY = "device"
 
 
 def merge_phases(phase1: dict[str, list[float]], phase2: dict[str, list[float]], phase1_start: int = 1) -> dict:

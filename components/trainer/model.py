@@ -18,6 +18,7 @@ import tensorflow as tf
 from components.config import TrainerConfig
 
 IMAGENET = "imagenet"
+ONE_GPU = "/gpu:0"
 NO_WEIGHTS = ("none", "")
 
 
@@ -32,15 +33,22 @@ class BaseSpec:
     min_image_size: int
     # len(base.layers) without the top: the most layers trainer.fine_tune_top_layers can name.
     layer_count: int
+    # Floating-point operations of one forward pass of a 224x224 image, as TensorFlow's profiler
+    # counts them: the cost a run weighs before it measures this machine (components/trainer/cost.py).
+    gflops_224: float
 
 
 # Xception expects [-1, 1] (the recipe's Rescaling layer); MobileNetV3 and EfficientNet
 # include their own preprocessing and expect [0, 255].
 BASES = {
-    "xception": BaseSpec(keras.applications.Xception, (1 / 127.5, -1.0), min_image_size=71, layer_count=132),
-    "mobilenet_v3_small": BaseSpec(keras.applications.MobileNetV3Small, None, min_image_size=32, layer_count=157),
-    "mobilenet_v3_large": BaseSpec(keras.applications.MobileNetV3Large, None, min_image_size=32, layer_count=187),
-    "efficientnet_b0": BaseSpec(keras.applications.EfficientNetB0, None, min_image_size=32, layer_count=237),
+    "xception": BaseSpec(keras.applications.Xception, (1 / 127.5, -1.0), min_image_size=71, layer_count=132,
+                         gflops_224=9.13),
+    "mobilenet_v3_small": BaseSpec(keras.applications.MobileNetV3Small, None, min_image_size=32, layer_count=157,
+                                   gflops_224=0.116),
+    "mobilenet_v3_large": BaseSpec(keras.applications.MobileNetV3Large, None, min_image_size=32, layer_count=187,
+                                   gflops_224=0.443),
+    "efficientnet_b0": BaseSpec(keras.applications.EfficientNetB0, None, min_image_size=32, layer_count=237,
+                                gflops_224=0.800),
 }
 
 
@@ -56,7 +64,7 @@ def build_model(config: TrainerConfig) -> tuple[keras.Model, keras.Model]:
     """
     spec = base_spec(config.base)
     shape = (config.image_size, config.image_size, 3)
-    with _dtype_policy("mixed_float16" if config.mixed_precision else None):
+    with _dtype_policy("mixed_float16" if uses_mixed_precision(config) else None):
         base = _build_base(spec, shape, config)
         base.trainable = False
         inputs = keras.Input(shape=shape, dtype="float32", name="image")
@@ -69,6 +77,12 @@ def build_model(config: TrainerConfig) -> tuple[keras.Model, keras.Model]:
         x = keras.layers.Dropout(config.dropout, seed=config.seed, name="dropout")(x)
         logits = keras.layers.Dense(1, dtype="float32", name="logit")(x)
     return keras.Model(inputs, logits, name="transfer_model"), base
+
+
+def uses_mixed_precision(config: TrainerConfig) -> bool:
+    """Builds in mixed precision only when told so: run_fn resolves "auto" for the devices it
+    has (components/trainer/devices.py) before building."""
+    return str(config.mixed_precision).lower() == "true"
 
 
 @keras.saving.register_keras_serializable(package="cats_dogs_tfx")
@@ -184,9 +198,14 @@ def calibrate_batch_norm(base: keras.Model, base_inputs: tf.Tensor) -> None:
 
 
 def distribution_strategy() -> tf.distribute.Strategy:
-    """MirroredStrategy over several visible GPUs, the default strategy otherwise."""
-    if len(tf.config.list_logical_devices("GPU")) > 1:
+    """MirroredStrategy over several visible GPUs; OneDeviceStrategy on one GPU, which
+    prefetches each next batch into the GPU's memory while a step runs; the default strategy
+    on the CPU."""
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
         return tf.distribute.MirroredStrategy()
+    if gpus:
+        return tf.distribute.OneDeviceStrategy(ONE_GPU)
     return tf.distribute.get_strategy()
 
 

@@ -20,7 +20,7 @@ import tensorflow_transform as tft
 from components import features
 from components.config import TrainerConfig
 from components.trainer import checkpoints as checkpoints_lib
-from components.trainer import export, feature_cache, history, tfrecords
+from components.trainer import devices, export, feature_cache, history, tfrecords
 from components.trainer import model as model_lib
 from components.transform import preprocessing
 
@@ -28,7 +28,10 @@ SHUFFLE_BUFFER = 1024  # records of size*size*3 bytes: 69 MB at 150x150
 
 
 def run_fn(fn_args) -> None:
-    config = _effective_config(TrainerConfig.from_custom_config(fn_args.custom_config))
+    config = TrainerConfig.from_custom_config(fn_args.custom_config)
+    device = devices.choose(config)
+    config = dataclasses.replace(config, mixed_precision=str(device.mixed_precision).lower())
+    print(f"[trainer] training on {device.describe()}", flush=True)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path or fn_args.transform_output)
     keras.utils.set_random_seed(config.seed)
     train = transformed_dataset(fn_args.train_files, config, training=True, repeat=fn_args.train_steps is not None)
@@ -53,6 +56,7 @@ def run_fn(fn_args) -> None:
         )
     export.export_serving_model(model, tf_transform_output, config.image_size, fn_args.serving_model_dir,
                                 config.max_image_pixels)
+    phases[history.DEVICE_KEY] = device.describe()
     history.save(phases, fn_args.serving_model_dir)
     if checkpoints:
         checkpoints.remove()
@@ -178,7 +182,9 @@ def transformed_dataset(
     file_patterns: Sequence[str] | str, config: TrainerConfig, training: bool, repeat: bool = False
 ) -> tf.data.Dataset:
     """Batches of (float32 [batch, size, size, 3] in [0, 255], float32 [batch, 1] labels)
-    from the Transform's transformed examples (gzipped or plain TFRecords)."""
+    from the Transform's transformed examples (gzipped or plain TFRecords): files read in
+    parallel, batches parsed and decoded in parallel, prefetched (on a GPU the strategy then
+    prefetches them into its memory: model.distribution_strategy)."""
     files = _expand(file_patterns)
     dataset = tfrecords.dataset(files, num_parallel_reads=tf.data.AUTOTUNE)
     if not repeat:
@@ -221,11 +227,3 @@ def _count_records(files: Sequence[str]) -> int:
     if count == 0:
         raise ValueError(f"The transformed examples {list(files)} hold no records; check the Transform's input split.")
     return count
-
-
-def _effective_config(config: TrainerConfig) -> TrainerConfig:
-    """Mixed precision only helps on GPUs; on CPUs it is slow, so it is turned off there."""
-    if config.mixed_precision and not tf.config.list_physical_devices("GPU"):
-        absl.logging.warning("mixed_precision is set but no GPU is visible: training in float32.")
-        return dataclasses.replace(config, mixed_precision=False)
-    return config

@@ -171,6 +171,21 @@ def beam_services(args: argparse.Namespace) -> int:
     return exit_status.SERVICES_STOPPED
 
 
+def doctor(args: argparse.Namespace) -> int:
+    from pipeline.config import rules
+    from pipeline.environment import doctor as doctor_lib
+    from pipeline.environment import gpu
+
+    config = load_config(args)
+    rules.check(config)
+    report = gpu.probe(needed=config.trainer.gpus)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2, sort_keys=True), flush=True)
+    else:
+        print(doctor_lib.render(report, config.profile), flush=True)
+    return exit_status.GPU_READY if report.usable else exit_status.NO_GPU
+
+
 def _raise_keyboard_interrupt(*_) -> None:
     raise KeyboardInterrupt
 

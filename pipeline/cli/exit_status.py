@@ -11,6 +11,8 @@ compile-kubeflow: 0 written, 2 a usage error.
 predict: 0 every file predicted, 1 any file failed, 2 a usage error.
 check-serving: 0 every check passed, 1 any failed, 2 a usage error.
 report: 0 the page was written, 2 no such run (or a usage error).
+doctor: 0 the profile's Trainer can train on a GPU, 1 it cannot (the reason and fix printed), 2 a
+usage error.
 beam-services: 0 stopped (Ctrl-C or SIGTERM), 1 a service failed to start or stopped by itself,
 2 a usage error (a port in use).
 """
@@ -27,3 +29,4 @@ ALL_PREDICTED, SOME_FAILED = 0, 1
 CHECKS_PASSED, CHECKS_FAILED = 0, 1
 PAGE_WRITTEN = 0
 SERVICES_STOPPED = 0
+GPU_READY, NO_GPU = 0, 1

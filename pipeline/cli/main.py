@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_compiled_parser(subparsers)
     add_check_serving_parser(subparsers)
     add_beam_services_parser(subparsers)
+    add_doctor_parser(subparsers)
     return parser
 
 
@@ -134,12 +135,27 @@ def add_beam_services_parser(subparsers) -> None:
     parser.set_defaults(handler=commands.beam_services)
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+def add_doctor_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "doctor", help="say whether this environment can train on a GPU, and if not, why and the fix",
+        description="Prints the environment's mode, TensorFlow's version and the CUDA and cuDNN it was built for, "
+                    "whether its CUDA libraries load, the NVIDIA driver found (path, version, cuInit) and the GPUs "
+                    "TensorFlow sees. Exit status 0 when the profile's Trainer can train on a GPU (trainer.gpus of "
+                    "them, at least one), 1 when not, 2 on a usage error.",
+    )
+    add_config_arguments(parser, beam=False)
+    parser.set_defaults(profile="full")
+    parser.add_argument("--json", action="store_true", help="print the findings as one JSON object instead")
+    parser.set_defaults(handler=commands.doctor)
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, beam: bool = True) -> None:
     parser.add_argument("--profile", default="demo", help=f"named config: {', '.join(sorted(settings.PROFILES))}")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config field, e.g. trainer.phase2_epochs=3 (repeatable)")
-    parser.add_argument("--beam-arg", dest="beam_args", action="append", default=[], metavar="ARG",
-                        help="extra Beam pipeline argument, passed through unchanged (repeatable)")
+    if beam:
+        parser.add_argument("--beam-arg", dest="beam_args", action="append", default=[], metavar="ARG",
+                            help="extra Beam pipeline argument, passed through unchanged (repeatable)")
 
 
 def _server_argument(value: str) -> str:

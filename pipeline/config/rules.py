@@ -14,6 +14,7 @@ import os
 import re
 from typing import Any, Callable, Union
 
+from components.config import MIXED_PRECISION_SETTINGS
 from components.example_gen import sources as sources_lib
 from components.example_gen import splits as splits_lib
 from components.trainer import model as model_lib
@@ -218,7 +219,18 @@ def _archive_usable(value: Any, config: PipelineConfig) -> bool:
     if config.data.source == "folder":
         return sample_archive_unused(config)  # the demo's own sample, dropped before the run
     # ExampleGen reads the archive from this machine's disk; the demo's sample is made on first use.
-    return isinstance(value, str) and (os.path.isfile(value) or generates_sample(config))
+    return isinstance(value, str) and (generates_sample(config) or _archive_problem(value) is None)
+
+
+def _archive_problem(path: str) -> str | None:
+    """What ExampleGen would refuse in the archive (not a zip, no PetImages/ folder), or None."""
+    if not os.path.isfile(path):
+        return f"no file at {os.path.abspath(path)}"
+    try:
+        sources_lib.check_archive(path)
+    except ValueError as error:
+        return str(error)
+    return None
 
 
 def _archive_allowed(config: PipelineConfig) -> str:
@@ -230,7 +242,7 @@ def _archive_allowed(config: PipelineConfig) -> str:
                "(run --archive ZIP)")
     if isinstance(archive, str) and is_remote_uri(archive):
         return f"{allowed}; ExampleGen reads the archive from local disk, not from {archive.split('://')[0]}://"
-    return f"{allowed}; no file at {os.path.abspath(archive)}" if isinstance(archive, str) and archive else allowed
+    return f"{allowed}; {_archive_problem(archive)}" if isinstance(archive, str) and archive else allowed
 
 
 def _folder_usable(value: Any, config: PipelineConfig) -> bool:
@@ -378,7 +390,8 @@ RULES: tuple[Rule, ...] = (
     Rule("trainer.phase2_learning_rate", number_in(0, 1, low_open=True), LEARNING_RATE, "1e-5"),
     Rule("trainer.fine_tune_top_layers", _fine_tune_layers_fit_base, _fine_tune_layers_allowed, "0"),
     Rule("trainer.dropout", number_in(0, 1, high_open=True), "a number from 0 up to (not including) 1", "0.2"),
-    Rule("trainer.mixed_precision", is_bool, "true or false", "false"),
+    Rule("trainer.mixed_precision", one_of(*MIXED_PRECISION_SETTINGS), "auto (on GPUs of compute capability "
+         "7.0 or newer), true (on any GPU) or false", "auto"),
     Rule("trainer.gpus", int_between(0, MAX_GPUS), f"an integer from 0 to {MAX_GPUS}", "1"),
     Rule("trainer.accelerator", _accelerator_known, _accelerator_allowed, accelerators.KUBERNETES_GPU),
     Rule("trainer.seed", int_between(0, 2**31 - 1), "an integer from 0 to 2147483647", "1337"),

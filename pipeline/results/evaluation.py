@@ -11,6 +11,7 @@ from typing import Any, Optional
 import tensorflow_model_analysis as tfma
 
 from components.evaluator import executor as evaluator_executor
+from pipeline.results import training as training_results
 from pipeline.results.record import RunResult
 
 PASSED = "passed the gate"
@@ -44,6 +45,7 @@ def fill_outcome(result: RunResult) -> None:
     serving_dir = serving_dir_of(result)
     if serving_dir:
         result.served_now = evaluator_executor.served_version(serving_dir)
+    result.trainer_device = training_results.trainer_device(result.output("Trainer", "model"))
     pushed_path = result.pushed_model_dir or result.pushed_earlier
     result.candidate_served = bool(result.served_now and pushed_path
                                    and os.path.normpath(result.served_now) == os.path.normpath(pushed_path))

@@ -34,7 +34,7 @@ RESULT_OUTPUTS = {
 SUMMARY_FIELDS = ("profile", "run_id", "metrics", "metrics_by_label", "blessed", "blessing_reason",
                   "pushed_model_dir", "baseline_model", "wall_seconds", "run_page",
                   "evaluated_in_run", "pushed_in_run", "pushed_earlier", "served_now", "candidate_served",
-                  "skipped_versions", "infra_blessed", "infra_reason")
+                  "skipped_versions", "infra_blessed", "infra_reason", "trainer_device")
 
 
 @dataclasses.dataclass
@@ -92,6 +92,8 @@ class RunResult:
     # candidate loaded and answered in TF Serving's loader.
     infra_blessed: Optional[bool] = None
     infra_reason: str = "the InfraValidator did not run"
+    # Where the Trainer trained: "CPU (...)" or "GPU: N x NAME (...), precision" (None: unknown).
+    trainer_device: Optional[str] = None
 
     def output(self, component: str, key: str) -> Optional[Artifact]:
         return self.artifacts.get((component, key))
@@ -118,6 +120,8 @@ class RunResult:
         lines = [f"Pipeline run {self.run_id} ({self.profile} profile), {self.wall_seconds:.1f} s", "Components:"]
         for component in self.components:
             lines.append(f"  {component.name:<34} {component.status:<9} {component.seconds:7.1f} s")
+        if self.trainer_device:
+            lines.append(f"Trainer device: {self.trainer_device}")
         if self.metrics:
             lines.append("Evaluation on the test split:")
             for key in SUMMARY_METRICS:

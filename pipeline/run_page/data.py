@@ -27,12 +27,12 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from components import features
 from components.infra_validator import executor as infra_executor
-from components.trainer import history as history_lib
 from components.trainer import tfrecords
 from data.sample_archive import NUM_CORRUPT_ENTRIES
 from pipeline.config import settings
 from pipeline.config import tunables
 from pipeline.results import evaluation as evaluation_lib
+from pipeline.results import training as training_results
 from pipeline.results.record import Artifact, RunResult
 
 MAX_ERRORS = 16
@@ -107,7 +107,7 @@ def from_result(result: RunResult, changed_config: Optional[dict] = None) -> Pag
     read_evaluation(data, result.execution_properties.get("Evaluator", {}), result.output("Evaluator", "evaluation"))
     data.serving_checks = serving_checks(result.output("InfraValidator", "blessing"))
     if model is not None and examples is not None:
-        read_predictions(data, serving_model_dir(model.uri), split_files(examples.uri, "test"))
+        read_predictions(data, training_results.serving_model_dir(model.uri), split_files(examples.uri, "test"))
     return data
 
 
@@ -222,18 +222,8 @@ def transformed_samples(files: list[str], label_names: Sequence[str],
     return samples
 
 
-def serving_model_dir(model_uri: str) -> str:
-    """The Trainer's SavedModel: TFX's Format-Serving folder of the Model artifact."""
-    serving = os.path.join(model_uri, "Format-Serving")
-    return serving if tf.io.gfile.isdir(serving) else model_uri
-
-
 def read_training(data: PageData, model: Optional[Artifact], model_run: Optional[Artifact]) -> None:
-    if model is not None:
-        path = os.path.join(serving_model_dir(model.uri), history_lib.HISTORY_JSON)
-        if tf.io.gfile.exists(path):
-            with tf.io.gfile.GFile(path) as f:
-                data.history = json.load(f)
+    data.history = training_results.read_history(model)
     if model_run is not None:
         data.epoch_seconds = epoch_seconds(model_run.uri)
 

@@ -258,6 +258,8 @@ def training_section(data: PageData) -> str:
         mean = f", {sum(timed) / len(timed):.1f} s per epoch" if timed else ""
         summary.append(f"phase {phase} ({name}): {len(epochs)} epochs{mean}")
     parts.append(f"<p>{_e('; '.join(summary))}.</p>")
+    if data.result.trainer_device:
+        parts.append(f"<p>Trained on {_e(data.result.trainer_device)}.</p>")
     if history.get("resumed_at_epoch"):
         epochs = ", ".join(map(str, history["resumed_at_epoch"]))
         parts.append(f"<p>Resumed from a checkpoint at epoch {_e(epochs)}.</p>")

@@ -7,6 +7,7 @@ from typing import Optional
 from tfx import v1 as tfx
 
 from pipeline.config.settings import PipelineConfig
+from pipeline.environment import notice
 from pipeline.pipeline import create_pipeline
 from pipeline.results import metadata as results_metadata
 from pipeline.results.record import RunResult
@@ -19,6 +20,9 @@ def run(config: PipelineConfig, extra_beam_args: Optional[list[str]] = None) -> 
     """Runs the pipeline under the pipeline root's lock; raises Interrupted on Ctrl-C,
     PipelineFailed when a component fails, ConfigError (lock.RootInUse included) on bad input."""
     preflight.run_all(config, extra_beam_args)
+    cpu_notice = notice.check_trainer_device(config)
+    if cpu_notice:
+        print(cpu_notice, flush=True)
     with lock.hold(config.resolved_pipeline_root):
         try:
             prepare_inputs(config)

@@ -1,4 +1,4 @@
-"""A stub NVIDIA driver (stub_libcuda.c: `cuInit` returns CUDA_ERROR_NO_DEVICE) and the ways the
+"""A stub NVIDIA driver (stub_libcuda.c: `cuInit` returns CUDA_ERROR_NO_DEVICE, in words too) and the ways the
 tests install it: as a host's driver, seen by the dynamic linker's cache in a private mount
 namespace, and as NVIDIA's container toolkit mounts the driver into a container."""
 
@@ -29,8 +29,7 @@ def as_host_driver(stub: str, argv: list[str]) -> list[str]:
     /etc/ld.so.cache (rebuilt with `ldconfig -C`) lists the stub's folder, as a driver's
     installer lists its own; nothing outside that namespace changes."""
     folder = os.path.dirname(os.path.abspath(stub))
-    conf = os.path.join(folder, "ld.so.conf")
-    cache = os.path.join(folder, "ld.so.cache")
+    conf, cache = f"{folder}.ld.so.conf", f"{folder}.ld.so.cache"  # beside the folder ldconfig scans
     script = " && ".join([
         f"printf '%s\\ninclude /etc/ld.so.conf\\n' {shlex.quote(folder)} > {shlex.quote(conf)}",
         f"ldconfig -C {shlex.quote(cache)} -f {shlex.quote(conf)}",

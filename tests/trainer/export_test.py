@@ -35,6 +35,26 @@ def exported(tmp_path_factory, transform_graph):
     return model, tf.saved_model.load(export_dir)
 
 
+def test_a_mixed_precision_model_serves_float32(tmp_path, transform_graph):
+    """float16 inside, float32 out: the logit layer stays float32, and so does every signature."""
+    config = TrainerConfig(base="mobilenet_v3_small", weights="none", image_size=SIZE, mixed_precision="true")
+    model, base = model_lib.build_model(config)
+    assert {layer.dtype_policy.compute_dtype for layer in base.layers if layer.weights} == {"float16"}
+    export_dir = str(tmp_path / "serving_model")
+    export.export_serving_model(model, tft.TFTransformOutput(transform_graph), SIZE, export_dir)
+    loaded = tf.saved_model.load(export_dir)
+
+    served = _serve(loaded, [sample_images.jpeg(seed=3)])
+    examples = loaded.signatures[features.EXAMPLES_SIGNATURE](**{
+        export.EXAMPLES_INPUT_KEY: tf.constant([serialized_example(sample_images.jpeg(seed=3), 1, b"a.jpg")])})
+
+    assert served[features.PROBABILITY_KEY].dtype == tf.float32
+    assert served[features.LOGIT_KEY].dtype == tf.float32
+    assert examples[features.PROBABILITY_KEY].dtype == tf.float32
+    np.testing.assert_allclose(served[features.PROBABILITY_KEY].numpy(), _keras_probability(model, sample_images.jpeg(seed=3)),
+                               atol=2e-3)
+
+
 def _keras_probability(model, image_bytes):
     pixels = tf.cast(preprocessing.decode_and_resize(image_bytes, SIZE), tf.float32)[tf.newaxis]
     return tf.sigmoid(model(pixels, training=False)).numpy().reshape(-1)

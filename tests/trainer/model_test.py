@@ -148,7 +148,7 @@ def test_unknown_base_lists_the_choices():
 
 
 def test_mixed_precision_computes_in_float16_and_keeps_the_logit_in_float32():
-    config = TrainerConfig(base="mobilenet_v3_small", weights="none", image_size=32, mixed_precision=True)
+    config = TrainerConfig(base="mobilenet_v3_small", weights="none", image_size=32, mixed_precision="true")
     model, base = model_lib.build_model(config)
     assert {layer.dtype_policy.compute_dtype for layer in base.layers if layer.weights} == {"float16"}
     assert model.get_layer("logit").dtype_policy.name == "float32"
@@ -156,10 +156,17 @@ def test_mixed_precision_computes_in_float16_and_keeps_the_logit_in_float32():
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
 
 
-def test_strategy_is_the_default_one_without_several_gpus():
-    if len(tf.config.list_logical_devices("GPU")) > 1:
-        pytest.skip("several GPUs are visible here")
+def test_strategy_is_the_default_one_without_a_gpu():
+    if tf.config.list_logical_devices("GPU"):
+        pytest.skip("a GPU is visible here")
     assert model_lib.distribution_strategy() is tf.distribute.get_strategy()
+
+
+def test_one_gpu_gets_a_one_device_strategy_that_prefetches_to_it(monkeypatch):
+    monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: ["/gpu:0"] if kind == "GPU" else [])
+    strategy = model_lib.distribution_strategy()
+    assert isinstance(strategy, tf.distribute.OneDeviceStrategy)
+    assert strategy.extended.worker_devices == ("/job:localhost/replica:0/task:0/device:GPU:0",)
 
 
 def test_several_gpus_get_a_mirrored_strategy(monkeypatch):
@@ -179,6 +186,20 @@ def test_model_config_round_trips_through_json_with_the_base_in_inference_mode()
     assert isinstance(wrapper, model_lib.InferenceMode)
     assert [layer.name for layer in wrapper.layer.layers] == [layer.name for layer in base.layers]
     assert rebuilt.count_params() == model.count_params()
+
+
+@pytest.mark.parametrize("name", sorted(model_lib.BASES))
+def test_each_base_s_forward_cost_is_what_tensorflow_s_profiler_counts(name):
+    """A run weighs the Trainer's work with these before it measures this machine (pipeline/environment/notice.py)."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    base = model_lib.BASES[name].constructor(include_top=False, weights=None, input_shape=(224, 224, 3))
+    forward = tf.function(lambda images: base(images, training=False)).get_concrete_function(
+        tf.TensorSpec([1, 224, 224, 3], tf.float32))
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    counted = tf.compat.v1.profiler.profile(graph=convert_variables_to_constants_v2(forward).graph, options=options)
+    assert counted.total_float_ops / 1e9 == pytest.approx(model_lib.BASES[name].gflops_224, rel=0.01)
 
 
 @pytest.mark.parametrize("name", sorted(model_lib.BASES))

@@ -12,7 +12,8 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from support import sample_images
 from components import features
 from components.config import TrainerConfig
-from components.trainer import checkpoints, history, training
+from components.trainer import checkpoints, devices, history, training
+from components.trainer import model as model_lib
 from components.transform import standalone
 
 SIZE = 32
@@ -73,6 +74,31 @@ def test_history_of_both_phases_is_saved_as_json_and_plot(trained):
         assert len(saved[key]) == 2 and all(np.isfinite(saved[key]))
     with open(f"{fn_args.serving_model_dir}/{history.HISTORY_PNG}", "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_history_names_the_device_the_trainer_used(trained):
+    fn_args, _, _ = trained
+
+    with open(f"{fn_args.serving_model_dir}/{history.HISTORY_JSON}") as f:
+        saved = json.load(f)
+    assert saved[history.DEVICE_KEY] == devices.choose(CONFIG).describe()
+
+
+def test_one_device_strategy_trains_on_the_datasets_without_keras_warnings(trained):
+    """One GPU's path (OneDeviceStrategy, which prefetches batches into the device's memory),
+    on the one device this machine has: Keras still knows each epoch's length."""
+    _, pattern, _ = trained
+    with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+        model, _ = model_lib.build_model(CONFIG)
+        model_lib.compile_for_phase(model, 1e-3)
+    dataset = training.transformed_dataset([pattern], CONFIG, training=True)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fitted = model.fit(dataset, epochs=2, verbose=0)
+
+    assert len(fitted.history["loss"]) == 2 and np.isfinite(fitted.history["loss"]).all()
+    assert not [warning for warning in caught if "ran out of data" in str(warning.message)]
 
 
 def test_finished_training_removes_its_checkpoints(trained):
@@ -144,9 +170,34 @@ def test_history_merge_numbers_epochs_across_phases():
     assert merged == {"epoch": [1, 2, 3], "phase": [1, 1, 2], "loss": [3.0, 2.0, 1.0]}
 
 
+VOLTA, PASCAL = devices.Gpu("Tesla V100", (7, 0)), devices.Gpu("Tesla P100", (6, 0))
+
+
+@pytest.mark.parametrize("setting, gpus, expected", [
+    ("auto", (), False),
+    ("auto", (VOLTA,), True),
+    ("auto", (PASCAL,), False),
+    ("auto", (VOLTA, PASCAL), False),
+    ("auto", (devices.Gpu("unknown", None),), False),
+    ("true", (PASCAL,), True),
+    ("false", (VOLTA,), False),
+])
+def test_mixed_precision_where_the_gpus_have_tensor_cores(setting, gpus, expected):
+    assert devices.use_mixed_precision(setting, gpus) is expected
+
+
 def test_mixed_precision_without_a_gpu_trains_in_float32(caplog):
-    if tf.config.list_physical_devices("GPU"):
-        pytest.skip("a GPU is visible here")
-    config = training._effective_config(TrainerConfig(mixed_precision=True))
-    assert config.mixed_precision is False
+    device = devices.choose(TrainerConfig(mixed_precision="true"), gpus=())
+    assert device.mixed_precision is False
     assert "no GPU is visible" in caplog.text
+    assert device.describe().startswith("CPU (")
+
+
+def test_the_device_line_names_the_gpus_and_the_precision():
+    device = devices.choose(TrainerConfig(), gpus=(VOLTA, VOLTA))
+    assert device.describe() == "GPU: 2 x Tesla V100 (compute capability 7.0), mixed precision (float16)"
+
+
+def test_this_machines_trainer_device_is_what_tensorflow_sees():
+    device = devices.choose(TrainerConfig())
+    assert len(device.gpus) == len(tf.config.list_physical_devices("GPU"))
