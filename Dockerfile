@@ -80,6 +80,8 @@ RUN mkdir -p outputs serving_model data/generated \
     && chmod -R a+rX /pipeline
 
 USER 1000:1000
+# Says "the project's image" to `python -m pipeline doctor` (pipeline/environment/gpu.py).
+ENV CATS_DOGS_TFX_ENV=image
 
 # A Beam SDK worker image: Beam's boot entrypoint (it fetches the job's staged files and starts
 # the SDK harness with `python` from PATH: this image's interpreter, the project installed).

@@ -207,6 +207,13 @@ def test_runs_as_a_numeric_non_root_user_that_exists():
     assert re.search(rf"useradd\b[^&;]*--uid {uid}\b[^&;]*--create-home", commands), "the uid has a user and a home"
 
 
+def test_the_image_says_it_is_the_image_to_doctor():
+    """pipeline/environment/gpu.py reads the environment's mode from this variable."""
+    from pipeline.environment import gpu
+
+    assert f"{gpu.IMAGE_ENV_VARIABLE}=image" in arguments_of("ENV")
+
+
 def test_kfp_launcher_paths_are_writable_by_any_uid():
     """KFP's launcher makes /gcs, /minio and /s3 mirrors of artifact URIs as the task's user."""
     commands = " ".join(command for _, command in run_commands())

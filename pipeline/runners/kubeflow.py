@@ -20,10 +20,10 @@ from tfx import v1 as tfx
 from tfx.orchestration.data_types import RuntimeParameter
 from tfx.orchestration.kubeflow.v2.pipeline_builder import DEFAULT_IMAGE_PATH_KEY
 
+from components.config import TrainerConfig
 from components.evaluator.spec import GATE_BASELINE_KEY
 from pipeline.config import kubeflow as kubeflow_config_lib
 from pipeline.config import rules
-from components.config import TrainerConfig
 from pipeline.config.settings import (DEFAULT_GPU_IMAGE, DEFAULT_IMAGE, IN_PROCESS_BEAM_RUNNER, ConfigError,
                                       PipelineConfig)
 from pipeline.pipeline import create_pipeline
