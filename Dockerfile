@@ -4,6 +4,7 @@
 #
 #   make image                       docker where a Docker engine answers, else Podman
 #   docker build -t cats-dogs-tfx:0.1.0 .
+#   make image-gpu                   docker build --build-arg GPU=1 -t cats-dogs-tfx-gpu:0.1.0 .
 #
 # BASE_IMAGE chooses the base: the official python image by default; offline (no registry),
 # tools/image/base-from-rootfs makes an equivalent from Debian 13's packages and `make image`
@@ -51,10 +52,14 @@ RUN groupadd --gid 1000 tfx \
 WORKDIR /pipeline
 # The pinned stack first, from pyproject.toml alone, so that its layer (about 3.5 minutes) is
 # rebuilt only when the pins change, not on every change to the project's code. Pip's
-# downloads stay in a build cache between builds (not in the image).
+# downloads stay in a build cache between builds (not in the image). GPU=1 (`make image-gpu`)
+# adds pyproject's gpu extra to the pins: TensorFlow's CUDA 12 and cuDNN 9 wheels, which its
+# libraries find in site-packages/nvidia/ (their RUNPATH), for the Trainer task on a GPU node.
+# GPU=0 installs exactly what an image built without the argument has.
+ARG GPU=0
 COPY pyproject.toml ./
 RUN --mount=type=cache,target=/root/.cache/pip \
-    python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" \
+    python -c "import os, sys, tomllib; project = tomllib.load(open('pyproject.toml', 'rb'))['project']; gpu = os.environ.get('GPU', '0'); gpu in ('0', '1') or sys.exit(f'build argument GPU={gpu}: expected 0 (CPU) or 1 (with the gpu extra)'); print(*project['dependencies'], *(project['optional-dependencies']['gpu'] if gpu == '1' else []), sep='\n')" \
         > /tmp/pins.txt \
     && pip install -r /tmp/pins.txt \
     && rm /tmp/pins.txt
@@ -75,6 +80,8 @@ RUN mkdir -p outputs serving_model data/generated \
     && chmod -R a+rX /pipeline
 
 USER 1000:1000
+# Says "the project's image" to `python -m pipeline doctor` (pipeline/environment/gpu.py).
+ENV CATS_DOGS_TFX_ENV=image
 
 # A Beam SDK worker image: Beam's boot entrypoint (it fetches the job's staged files and starts
 # the SDK harness with `python` from PATH: this image's interpreter, the project installed).

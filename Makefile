@@ -35,7 +35,7 @@ bench: setup
 # how). BASE_IMAGE=NAME picks the base, ENGINE=docker|podman the engine, BUILD_ARGS adds
 # arguments (e.g. --no-cache). Runs on the host: it needs no project environment.
 image:
-	@IMAGE='$(IMAGE)' tools/image/build
+	@IMAGE='$(IMAGE)' GPU=0 tools/image/build
 
 # `make image` with the Dockerfile's GPU=1: TensorFlow's CUDA libraries in the image (pyproject.toml's
 # gpu extra). compile-kubeflow --gpu-image names it for the Trainer task.

@@ -63,13 +63,19 @@ class TrainerConfig:
     mixed_precision: str = "auto"
     # GPUs the Trainer uses: requested for its task on Kubeflow; a local run needs that many.
     gpus: int = 0
+    # The accelerator type of that request in the compiled spec: a Kubernetes resource for
+    # open-source KFP (NVIDIA's device plugin's nvidia.com/gpu) or a Vertex AI GPU (NVIDIA_L4, ...).
+    accelerator: str = "nvidia.com/gpu"
     seed: int = 1337
     # The served signatures refuse an image whose header declares more pixels (width x height,
     # all frames of a GIF), before decoding it: 40 megapixels decode to 120 MB.
     max_image_pixels: int = 40_000_000
 
+    # Where the Kubeflow task runs, not how run_fn trains: left out of run_fn's custom_config.
+    COMPILE_TIME_ONLY = ("accelerator",)
+
     def to_custom_config(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {key: value for key, value in dataclasses.asdict(self).items() if key not in self.COMPILE_TIME_ONLY}
 
     @classmethod
     def from_custom_config(cls, custom_config: Optional[dict[str, Any]]) -> "TrainerConfig":

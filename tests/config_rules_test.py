@@ -48,6 +48,8 @@ BAD_SETTINGS = [
     ("trainer.dropout=1", "a number from 0 up to (not including) 1"),
     ("trainer.dropout=-0.1", "a number from 0 up to (not including) 1"),
     ("trainer.gpus=-1", "an integer from 0 to 16"),
+    ("trainer.accelerator=TPU_V3", "nvidia.com/gpu (open-source Kubeflow Pipelines: the Kubernetes resource"),
+    ("trainer.accelerator=amd.com/gpu", "or a Vertex AI GPU: NVIDIA_TESLA_P100, "),
     ("trainer.mixed_precision=maybe", "auto (on GPUs of compute capability 7.0 or newer), true (on any GPU) or false"),
     ("trainer.seed=-5", "an integer from 0 to 2147483647"),
     ("evaluator.accuracy_bar=1.5", "a number from 0 to 1"),
@@ -212,3 +214,37 @@ def test_runtime_parameters_of_a_compiled_pipeline_follow_the_same_rules():
     message = str(raised.value)
     assert "phase1_epochs=-1: must be an integer from 0 to 1000; e.g. --param phase1_epochs=20" in message
     assert "accuracy_bar=1.5: must be a number from 0 to 1" in message
+
+
+def test_the_accelerator_is_an_nvidia_kubernetes_resource_or_a_vertex_ai_gpu_its_client_names():
+    """Vertex AI's names are the GPU members of google-cloud-aiplatform's AcceleratorType enum,
+    less the K80, which TensorFlow 2.21's CUDA build cannot use; TPUs and other vendors' resources
+    cannot run the CUDA image."""
+    from google.cloud.aiplatform_v1.types import AcceleratorType
+
+    vertex_gpus = [name for name in AcceleratorType.__members__ if name.startswith("NVIDIA_")]
+    assert {"NVIDIA_L4", "NVIDIA_TESLA_T4", "NVIDIA_TESLA_A100", "NVIDIA_H100_80GB"} <= set(vertex_gpus)
+    for accelerator in [*vertex_gpus, "nvidia.com/gpu", "nvidia.com/mig-1g.5gb"]:
+        config = demo("trainer.gpus=1", f"trainer.accelerator={accelerator}")
+        if accelerator == "NVIDIA_TESLA_K80":
+            assert "compute capability 3.7, below the 6.0" in one_line(config)
+        else:
+            config_rules.check(config)
+    refused = [name for name in AcceleratorType.__members__ if not name.startswith("NVIDIA_")]
+    for accelerator in [*refused, "amd.com/gpu", "nvidia.com/", "gpu", "NVIDIA_L5", ""]:
+        line = one_line(demo("trainer.gpus=1", f"trainer.accelerator={accelerator}"))
+        assert line.startswith(f"trainer.accelerator={accelerator}: must be nvidia.com/gpu")
+        assert line.endswith("e.g. --set trainer.accelerator=nvidia.com/gpu")
+
+
+def test_an_accelerator_without_gpus_is_refused():
+    assert one_line(demo("trainer.accelerator=NVIDIA_L4")) == (
+        "trainer.accelerator=NVIDIA_L4: applies only with trainer.gpus above 0 (the accelerators the Trainer task "
+        "asks for); e.g. --set trainer.gpus=1")
+    config_rules.check(demo("trainer.gpus=0", "trainer.accelerator=nvidia.com/gpu"))
+
+
+def test_the_accelerator_stays_out_of_run_fns_custom_config():
+    """Where the Kubeflow task runs is not how run_fn trains (and a spec without GPUs stays as it was)."""
+    custom_config = demo("trainer.gpus=1", "trainer.accelerator=NVIDIA_L4").trainer.to_custom_config()
+    assert "accelerator" not in custom_config and custom_config["gpus"] == 1

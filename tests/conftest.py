@@ -99,6 +99,12 @@ def image(engine) -> str:
 
 
 @pytest.fixture(scope="session")
+def gpu_image(engine) -> str:
+    """The GPU image (TensorFlow's CUDA libraries) built by `make image-gpu REUSE=1`."""
+    return container_host.build_image("image-gpu")
+
+
+@pytest.fixture(scope="session")
 def docker_host(engine):
     """The Docker API's address: Podman's service (started here if it is not running, and
     stopped after the session if so), or the Docker engine's default."""

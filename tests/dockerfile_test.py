@@ -140,6 +140,36 @@ def test_installs_the_project_with_exactly_pyprojects_pins():
     assert "PIP_NO_CACHE_DIR" not in dockerfile_text()
 
 
+def pins_command():
+    """The Python program of the RUN that writes the pins file."""
+    [pins] = [command for _, command in run_commands() if "pip install -r" in command]
+    return re.fullmatch(r"python -c \"(.*)\" > .*", pins).group(1)
+
+
+def pins_written(gpu=None):
+    """The pins file the Dockerfile writes from this checkout's pyproject.toml, with the build
+    argument GPU as given (None: unset, as a build without --build-arg GPU)."""
+    env = {key: value for key, value in os.environ.items() if key != "GPU"}
+    if gpu is not None:
+        env["GPU"] = gpu
+    return subprocess.run([sys.executable, "-c", pins_command()], cwd=REPO_ROOT, capture_output=True, text=True,
+                          env=env)
+
+
+def test_the_gpu_build_argument_adds_pyprojects_gpu_extra_to_the_pins():
+    """`make image-gpu` (--build-arg GPU=1): the same pins plus TensorFlow's and-cuda wheels,
+    each pinned; GPU=0, or no argument, the CPU image's pins alone."""
+    assert "ARG GPU=0" in [f"{instruction} {arguments}" for instruction, arguments in dockerfile_instructions()]
+    dependencies, gpu_extra = pyproject()["project"]["dependencies"], pyproject()["project"]["optional-dependencies"]["gpu"]
+    assert pins_written("1").stdout.split() == dependencies + gpu_extra
+    assert all(re.fullmatch(r"[\w.\-\[\]]+==[\w.]+", pin) for pin in gpu_extra), gpu_extra
+    assert "tensorflow[and-cuda]==" + importlib.metadata.version("tensorflow") in gpu_extra
+    assert pins_written("0").stdout.split() == pins_written(None).stdout.split() == dependencies
+    refused = pins_written("yes")
+    assert refused.returncode != 0 and refused.stdout == ""
+    assert refused.stderr.strip() == "build argument GPU=yes: expected 0 (CPU) or 1 (with the gpu extra)"
+
+
 def test_pips_downloads_are_cached_between_builds_outside_the_image():
     for flags, command in run_commands():
         if "pip install" in command:
@@ -175,6 +205,13 @@ def test_runs_as_a_numeric_non_root_user_that_exists():
     assert gid == "" or gid.isdigit()
     commands = " ".join(command for _, command in run_commands())
     assert re.search(rf"useradd\b[^&;]*--uid {uid}\b[^&;]*--create-home", commands), "the uid has a user and a home"
+
+
+def test_the_image_says_it_is_the_image_to_doctor():
+    """pipeline/environment/gpu.py reads the environment's mode from this variable."""
+    from pipeline.environment import gpu
+
+    assert f"{gpu.IMAGE_ENV_VARIABLE}=image" in arguments_of("ENV")
 
 
 def test_kfp_launcher_paths_are_writable_by_any_uid():

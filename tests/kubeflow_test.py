@@ -25,6 +25,7 @@ from pipeline.config import settings
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GOLDEN_SPEC = os.path.join(REPO_ROOT, "tests", "golden", "kubeflow_pipeline_spec.json")
 IMAGE = "registry.example.com/cats-dogs-tfx:test"
+GPU_IMAGE = "registry.example.com/cats-dogs-tfx-gpu:test"
 ROOT = "gs://test-bucket/pipelines"
 EXPECTED_UPSTREAM = {
     "TfdsExampleGen": set(),
@@ -69,6 +70,7 @@ def job_file(tmp_path_factory, spec_file):  # after spec_file: TFX is imported o
     assert compile_with_cli(
         output,
         "--set", "trainer.gpus=2",
+        "--gpu-image", GPU_IMAGE,
         "--set", "trainer.phase1_epochs=3",
         "--beam-arg=--runner=DataflowRunner",
         "--beam-arg=--region=europe-west4",
@@ -121,9 +123,10 @@ OPEN_SOURCE_KFP_EXECUTORS = {"container", "importer"}
 
 @pytest.mark.parametrize("profile_args", [
     ["--profile", "full"],
-    ["--profile", "full", "--set", "trainer.gpus=1"],
+    ["--profile", "full", "--set", "trainer.gpus=1", "--gpu-image", GPU_IMAGE],
     ["--profile", "demo", "--set", "data.archive=none", "--set", "trainer.weights=gs://b/w.h5"],
-    ["--profile", "demo", "--set", "data.archive=none", "--set", "trainer.weights=gs://b/w.h5", "--set", "trainer.gpus=1"],
+    ["--profile", "demo", "--set", "data.archive=none", "--set", "trainer.weights=gs://b/w.h5", "--set", "trainer.gpus=1",
+     "--gpu-image", GPU_IMAGE],
 ])
 def test_every_executor_is_one_open_source_kfp_runs(tmp_path, profile_args):
     output = tmp_path / "pipeline.yaml"
@@ -194,6 +197,110 @@ def test_gpu_request_only_on_the_trainer_when_asked(spec, job):
     assert all("resources" not in container for container in containers.values())
 
 
+def compile_spec(tmp_path, *args):
+    output = tmp_path / "pipeline.yaml"
+    assert compile_with_cli(output, *args) == 0
+    spec = yaml.safe_load(output.read_text())
+    json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
+    return spec
+
+
+def test_with_gpus_the_trainer_alone_runs_the_gpu_image_and_asks_for_one_nvidia_gpu(tmp_path):
+    """TFX's per-component image map: the GPU image on the Trainer's executor, the CPU image on
+    every other; the GPU request (NVIDIA's device plugin's resource) on the Trainer alone."""
+    containers = container_executors(compile_spec(tmp_path, "--set", "trainer.gpus=1", "--gpu-image", GPU_IMAGE))
+    trainer = containers.pop("Trainer_executor")
+    assert trainer["image"] == GPU_IMAGE
+    assert trainer["resources"]["accelerator"] == {
+        "type": "nvidia.com/gpu", "count": "1", "resourceType": "nvidia.com/gpu", "resourceCount": "1"}
+    assert len(containers) == len(EXPECTED_UPSTREAM) - 1
+    assert {label: container["image"] for label, container in containers.items()} == {
+        label: IMAGE for label in containers}
+    assert [label for label, container in containers.items() if "resources" in container] == []
+
+
+@pytest.mark.parametrize("accelerator", ["NVIDIA_L4", "NVIDIA_TESLA_T4", "NVIDIA_H100_80GB", "nvidia.com/mig-1g.5gb"])
+def test_the_accelerator_setting_names_the_trainers_accelerator_type(tmp_path, accelerator):
+    """Vertex AI's machine accelerator names, or another Kubernetes resource of NVIDIA's, in the
+    spec itself: no edit of the compiled file."""
+    spec = compile_spec(tmp_path, "--set", "trainer.gpus=2", "--set", f"trainer.accelerator={accelerator}",
+                        "--gpu-image", GPU_IMAGE)
+    assert container_executors(spec)["Trainer_executor"]["resources"]["accelerator"] == {
+        "type": accelerator, "count": "2", "resourceType": accelerator, "resourceCount": "2"}
+
+
+def test_the_job_names_both_images(job):
+    images = {label: container["image"] for label, container in container_executors(job["pipelineSpec"]).items()}
+    assert images.pop("Trainer_executor") == GPU_IMAGE
+    assert set(images.values()) == {IMAGE}
+
+
+def test_default_gpu_image_is_the_one_make_image_gpu_builds():
+    with open(os.path.join(REPO_ROOT, "Makefile")) as makefile:
+        text = makefile.read()
+    assert re.search(r"^GPU_IMAGE \?= (\S+)$", text, re.M).group(1) == settings.DEFAULT_GPU_IMAGE
+    assert re.search(r"^image-gpu:\n\t@IMAGE='\$\(GPU_IMAGE\)' GPU=1 tools/image/build$", text, re.M)
+
+
+def test_run_compiled_says_a_gpu_task_runs_on_the_cpu_here(tmp_path, spec_file):
+    """kfp.local has no accelerators to give: a spec compiled with GPUs runs its Trainer as every
+    other task, and the run says so before its first task."""
+    from pipeline.runners import compiled
+
+    output = tmp_path / "gpu.yaml"
+    assert compile_with_cli(output, "--set", "trainer.gpus=1", "--gpu-image", GPU_IMAGE) == 0
+    spec = compiled.load_spec(str(output))
+    asks = f"Trainer asks for 1 nvidia.com/gpu in image {GPU_IMAGE}; kfp.local has no accelerators to give, so it runs"
+    assert compiled.accelerator_notes(spec, None) == [f"{asks} as a subprocess here, on the CPU"]
+    assert compiled.accelerator_notes(spec, "localhost/cats-dogs-tfx:0.1.0") == [
+        f"{asks} in a container of localhost/cats-dogs-tfx:0.1.0, on the CPU"]
+    assert compiled.accelerator_notes(compiled.load_spec(str(spec_file)), None) == []
+
+
+class RecordingDockerClient:
+    """The part of docker-py's client a task in the image uses; records the containers created."""
+
+    def __init__(self):
+        self.created = []
+        self.containers = self
+
+    def create(self, image, command, **_):
+        self.created.append((image, command))
+        return FinishedContainer()
+
+
+class FinishedContainer:
+    attrs = {"State": {"Status": "exited", "ExitCode": 0}}
+
+    def start(self):
+        pass
+
+    def reload(self):
+        pass
+
+    def logs(self, **_):
+        return iter([])
+
+    def remove(self, force=False):
+        pass
+
+
+def test_run_compiled_in_image_runs_the_gpu_task_in_the_runs_image_not_the_specs(tmp_path):
+    """`--in-image IMAGE` is a local tool: kfp.local hands the task handler the spec's image (the
+    GPU image, for the Trainer), and the task runs in IMAGE all the same."""
+    from kfp.local import status
+
+    from pipeline.runners import compiled
+
+    client = RecordingDockerClient()
+    image_run = compiled.ImageRun(client, "unix:///run/docker.sock", "localhost/cats-dogs-tfx:0.1.0", "sha256:cpu",
+                                  "1000:1000", [])
+    task = compiled.ContainerTaskInImage(image_run, {}, image=GPU_IMAGE, full_command=["python", "-c", "pass"],
+                                         pipeline_root=str(tmp_path), runner=None)
+    assert task.run() == status.Status.SUCCESS
+    assert client.created == [("sha256:cpu", ["python", "-c", "pass"])]
+
+
 def test_beam_arguments_reach_every_container(job):
     for container in container_executors(job["pipelineSpec"]).values():
         assert container["args"][-2:] == ["--runner=DataflowRunner", "--region=europe-west4"]
@@ -236,6 +343,15 @@ def test_compiled_spec_matches_the_golden_file(spec):
         (["--pipeline-root", "s3://b/r"], "pipeline root 's3://b/r': TensorFlow 2.21 has no S3 filesystem"),
         (["--pipeline-root", "minio://mlpipeline/v2/artifacts"], "KFP's default MinIO root is S3 underneath"),
         (["--set", "serving_dir=s3://b/models"], "serving_dir 's3://b/models': TensorFlow 2.21 has no S3 filesystem"),
+        (["--set", "trainer.gpus=1"], "error: trainer.gpus=1 runs the Trainer task in the GPU image: build it with "
+         "`make image-gpu`, push it and pass --gpu-image IMAGE, e.g. --gpu-image REGISTRY/cats-dogs-tfx-gpu:0.1.0\n"),
+        (["--gpu-image", GPU_IMAGE], f"--gpu-image {GPU_IMAGE}: only a Trainer that asks for GPUs runs it"),
+        (["--set", "trainer.gpus=1", "--gpu-image", " "], "--gpu-image ' ' is not an image name"),
+        (["--set", "trainer.gpus=1", "--set", "trainer.accelerator=NVIDIA_L5", "--gpu-image", GPU_IMAGE],
+         "trainer.accelerator=NVIDIA_L5: must be nvidia.com/gpu"),
+        (["--set", "trainer.gpus=1", "--set", "trainer.accelerator=NVIDIA_TESLA_K80", "--gpu-image", GPU_IMAGE],
+         "NVIDIA_TESLA_K80: compute capability 3.7"),
+        (["--set", "trainer.accelerator=NVIDIA_L4"], "trainer.accelerator=NVIDIA_L4: applies only with trainer.gpus"),
     ],
 )
 def test_bad_input_is_a_usage_error_and_writes_nothing(args, message, tmp_path, capsys):

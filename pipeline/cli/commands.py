@@ -68,7 +68,8 @@ def run_compiled(args: argparse.Namespace) -> int:
 def compile_kubeflow(args: argparse.Namespace) -> int:
     from pipeline.runners import kubeflow
 
-    path = kubeflow.compile_kubeflow(load_config(args), args.output, args.image, args.beam_args, local=args.local)
+    path = kubeflow.compile_kubeflow(load_config(args), args.output, args.image, args.beam_args, local=args.local,
+                                     gpu_image=args.gpu_image)
     print(f"[pipeline] wrote {path}", flush=True)
     return exit_status.OK
 

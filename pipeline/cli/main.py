@@ -83,6 +83,10 @@ def add_compile_kubeflow_parser(subparsers) -> None:
     compile_kubeflow.add_argument("--output", required=True, help="FILE.yaml (pipeline spec) or FILE.json (PipelineJob)")
     compile_kubeflow.add_argument("--image", default=settings.DEFAULT_IMAGE,
                                   help="the image every task runs (default %(default)s, built from the Dockerfile)")
+    compile_kubeflow.add_argument("--gpu-image", metavar="IMAGE", default=None,
+                                  help="the Trainer task's image when --set trainer.gpus=N asks for GPUs (required "
+                                       f"then): the image with TensorFlow's CUDA libraries, e.g. "
+                                       f"{settings.DEFAULT_GPU_IMAGE}, built by `make image-gpu`")
     compile_kubeflow.add_argument("--pipeline-root", help="object storage for artifacts, e.g. gs://BUCKET/pipelines")
     compile_kubeflow.add_argument("--local", action="store_true",
                                   help="compile for run-compiled on this machine: local paths allowed "

@@ -18,7 +18,7 @@ from components.config import MIXED_PRECISION_SETTINGS
 from components.example_gen import sources as sources_lib
 from components.example_gen import splits as splits_lib
 from components.trainer import model as model_lib
-from pipeline.config import tunables
+from pipeline.config import accelerators, tunables
 from pipeline.config.locations import PIPELINE_NAME_PATTERN, is_host_port, is_remote_uri
 from pipeline.config.settings import (BEAM_RUNNERS, BEAM_RUNNING_MODES, GENERATED_BASE_WEIGHTS, ConfigError, PipelineConfig,
                                       available_keys, generates_base, generates_sample, sample_archive_unused)
@@ -278,6 +278,29 @@ def _folder_example(config: PipelineConfig) -> str:
     return "none" if config.data.source == "tfds" else "/data/pets"
 
 
+def _accelerator_known(value: Any, _: PipelineConfig) -> bool:
+    return accelerators.is_known(value)
+
+
+def _accelerator_allowed(config: PipelineConfig) -> str:
+    value = config.trainer.accelerator
+    allowed = (f"{accelerators.KUBERNETES_GPU} (open-source Kubeflow Pipelines: the Kubernetes resource NVIDIA's "
+               "device plugin exposes, or another nvidia.com/ resource such as a MIG slice) or a Vertex AI GPU: "
+               + ", ".join(accelerators.vertex_gpu_names()))
+    reason = accelerators.UNUSABLE_VERTEX_GPUS.get(value) if isinstance(value, str) else None
+    return f"{allowed} ({value}: {reason})" if reason else allowed
+
+
+def _accelerator_without_gpus(config: PipelineConfig) -> str | None:
+    """trainer.accelerator names the type of the Trainer's GPU request, which gpus=0 leaves out
+    (an unknown name is its rule's to report)."""
+    accelerator = config.trainer.accelerator
+    if config.trainer.gpus == 0 and accelerator != type(config.trainer)().accelerator and accelerators.is_known(accelerator):
+        return (f"trainer.accelerator={config.trainer.accelerator}: applies only with trainer.gpus above 0 "
+                f"(the accelerators the Trainer task asks for); e.g. --set trainer.gpus=1")
+    return None
+
+
 def _pipeline_name(value: Any, _: PipelineConfig) -> bool:
     return isinstance(value, str) and PIPELINE_NAME_PATTERN.fullmatch(value) is not None
 
@@ -370,6 +393,7 @@ RULES: tuple[Rule, ...] = (
     Rule("trainer.mixed_precision", one_of(*MIXED_PRECISION_SETTINGS), "auto (on GPUs of compute capability "
          "7.0 or newer), true (on any GPU) or false", "auto"),
     Rule("trainer.gpus", int_between(0, MAX_GPUS), f"an integer from 0 to {MAX_GPUS}", "1"),
+    Rule("trainer.accelerator", _accelerator_known, _accelerator_allowed, accelerators.KUBERNETES_GPU),
     Rule("trainer.seed", int_between(0, 2**31 - 1), "an integer from 0 to 2147483647", "1337"),
     Rule("trainer.max_image_pixels", int_between(10**6, 250 * 10**6), "an integer from 1000000 to 250000000 "
          "(width x height of the largest image the served model decodes)", "40000000"),
@@ -394,7 +418,7 @@ RULES: tuple[Rule, ...] = (
     Rule("beam_worker_pool", _beam_address_usable, _beam_address_allowed("a Beam worker pool"),
          _beam_address_example(50000)),
 )
-CROSS_CHECKS = (_splits_disjoint, _in_process_settings_with_portable)
+CROSS_CHECKS = (_splits_disjoint, _in_process_settings_with_portable, _accelerator_without_gpus)
 
 
 def rule_keys() -> list[str]:

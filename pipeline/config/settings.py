@@ -16,6 +16,8 @@ DEFAULT_SAMPLE_ARCHIVE = os.path.join(REPO_ROOT, "data", "generated", SAMPLE_ARC
 GENERATED_BASE_WEIGHTS = os.path.join(REPO_ROOT, "data", "generated", "mobilenet_v3_small_64.weights.h5")
 # The image docs/kubeflow.md builds; tag and push it to a registry the cluster can pull from.
 DEFAULT_IMAGE = "cats-dogs-tfx:0.1.0"
+# The same with TensorFlow's CUDA libraries (`make image-gpu`): the Trainer task's when it asks for GPUs.
+DEFAULT_GPU_IMAGE = "cats-dogs-tfx-gpu:0.1.0"
 
 
 BEAM_RUNNING_MODES = ("in_memory", "multi_processing")

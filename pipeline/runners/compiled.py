@@ -18,6 +18,10 @@ and where that makes the status unreadable, as against Podman 4.3's API, reports
 container runs as the image's own user (uid 1000, as a cluster runs it); the local paths the
 spec names (`compile-kubeflow --local`) and the run's root are mounted at the same absolute
 paths, the ones the tasks write handed to that user (`ImageRun`).
+
+A spec compiled with GPUs (`--set trainer.gpus=N --gpu-image IMAGE`) runs too: kfp.local
+ignores a task's accelerator request and, with `--in-image`, every task runs in IMAGE, so the
+Trainer trains on this machine's CPU; the run says so before it starts (`accelerator_notes`).
 """
 
 from __future__ import annotations
@@ -89,6 +93,22 @@ def arguments(spec, assignments: list[str]) -> dict[str, Any]:
 
 def pipeline_parameter_type(parameter) -> str:
     return pipeline_spec_pb2.ParameterType.ParameterTypeEnum.Name(parameter.parameter_type)
+
+
+def accelerator_notes(spec, in_image: Optional[str]) -> list[str]:
+    """One line per container task of the spec that asks for accelerators: what it asks for and
+    where this run runs it instead (kfp.local has no accelerators to give)."""
+    where = f"in a container of {in_image}" if in_image else "as a subprocess here"
+    notes = []
+    for label, executor in sorted(spec.deployment_spec.fields["executors"].struct_value.fields.items()):
+        container = json_format.MessageToDict(executor.struct_value).get("container", {})
+        accelerator = container.get("resources", {}).get("accelerator")
+        if accelerator:
+            kind = accelerator.get("resourceType") or accelerator.get("type")
+            count = accelerator.get("resourceCount") or accelerator.get("count")
+            notes.append(f"{label.removesuffix('_executor')} asks for {count} {kind} in image {container.get('image')}; "
+                         f"kfp.local has no accelerators to give, so it runs {where}, on the CPU")
+    return notes
 
 
 class ContainerTaskAsSubprocess:
@@ -184,6 +204,8 @@ def _run_with_kfp_local(spec, values: dict[str, Any], pipeline_root: str,
     local.init(runner=runner, pipeline_root=os.path.abspath(pipeline_root), raise_on_error=False)
     print(f"[pipeline] {spec.pipeline_info.name}: kfp.local with {how}, root {pipeline_root}, "
           f"parameters {json.dumps(values, sort_keys=True)}", flush=True)
+    for note in accelerator_notes(spec, image_run.image if image_run else None):
+        print(f"[pipeline] {note}", flush=True)
     records: dict[str, TaskRecord] = {}
     started = time.monotonic()
     # kfp.local names every run of a spec alike; the run's id adds its local start time.

@@ -2,7 +2,9 @@
 
 KubeflowV2DagRunner writes the pipeline spec (`.yaml`) or a PipelineJob (`.json`). The
 tunables are runtime parameters; everything else is fixed at compile time. Nothing is
-written unless the whole compile succeeds.
+written unless the whole compile succeeds. Every task runs the CPU image; with
+`trainer.gpus` above 0 the Trainer task runs the GPU image (`make image-gpu`) instead, through
+TFX's own per-component image map, and asks for its GPUs through TFX's platform config.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ import yaml
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 from tfx.orchestration.data_types import RuntimeParameter
+from tfx.orchestration.kubeflow.v2.pipeline_builder import DEFAULT_IMAGE_PATH_KEY
 
+from components.config import TrainerConfig
 from components.evaluator.spec import GATE_BASELINE_KEY
 from pipeline.config import kubeflow as kubeflow_config_lib
 from pipeline.config import rules
-from pipeline.config.settings import DEFAULT_IMAGE, IN_PROCESS_BEAM_RUNNER, ConfigError, PipelineConfig
+from pipeline.config.settings import (DEFAULT_GPU_IMAGE, DEFAULT_IMAGE, IN_PROCESS_BEAM_RUNNER, ConfigError,
+                                      PipelineConfig)
 from pipeline.pipeline import create_pipeline
 from pipeline.runners import inputs
 
@@ -29,7 +34,6 @@ TRAINER_ID = "Trainer"
 # the model served then; the Pusher pushes on its verdict): KFP's cache, keyed on a spec
 # compiled once, would reuse a verdict against a model no longer served, so it is off for them.
 UNCACHED_TASKS = ("Evaluator", "Pusher")
-GPU_RESOURCE = "nvidia.com/gpu"
 OUTPUT_SUFFIXES = (".yaml", ".yml", ".json")
 
 # What every compiled task runs: our entrypoint, which puts the executor input each runner
@@ -45,11 +49,13 @@ def compile_kubeflow(
     image: str = DEFAULT_IMAGE,
     beam_args: Optional[list[str]] = None,
     local: bool = False,
+    gpu_image: Optional[str] = None,
 ) -> str:
     """Writes the compiled pipeline to `output` and returns its path; raises ConfigError on bad input.
 
     `local` compiles for a run of the compiled spec on this machine (`run-compiled`, through
     kfp.local): local paths are allowed and the demo's first-use inputs are made now.
+    `gpu_image`: the Trainer task's image when it asks for GPUs (required then).
     """
     check_beam_runner(config)
     if local:
@@ -60,15 +66,17 @@ def compile_kubeflow(
         rules.check(config)
     check_output_path(output)
     check_image(image)
+    check_gpu_image(gpu_image, config.trainer.gpus)
     try:
         pipeline = create_pipeline(kubeflow_config, beam_pipeline_args=task_beam_args(beam_args), runtime_parameters=True)
     except ValueError as error:  # the components' checks of their arguments
         raise ConfigError(f"the pipeline cannot be built: {error}") from error
-    request_trainer_gpus(pipeline, config.trainer.gpus)
+    request_trainer_gpus(pipeline, config.trainer)
     drop_build_time_gate_baseline(pipeline)
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
-            default_image=image, default_commands=TASK_COMMAND, use_pipeline_spec_2_1=True
+            default_image=task_images(image, gpu_image, config.trainer.gpus), default_commands=TASK_COMMAND,
+            use_pipeline_spec_2_1=True,
         )
     )
     defaults = runtime_parameter_defaults(pipeline)
@@ -111,11 +119,32 @@ def to_local_config(config: PipelineConfig) -> PipelineConfig:
     return config
 
 
-def check_image(image: Optional[str]) -> None:
+def check_image(image: Optional[str], flag: str = "--image", example: str = DEFAULT_IMAGE) -> None:
     if not image or not image.strip() or any(character.isspace() for character in image):
+        raise ConfigError(f"{flag} {image!r} is not an image name; pass the pushed image, e.g. REGISTRY/{example}")
+
+
+def check_gpu_image(gpu_image: Optional[str], gpus: int) -> None:
+    """A Trainer asking for GPUs needs the image with TensorFlow's CUDA libraries; without GPUs
+    no task would run that image, so naming one is a mistake too."""
+    if gpus > 0 and gpu_image is None:
         raise ConfigError(
-            f"--image {image!r} is not an image name; pass the pushed image, e.g. REGISTRY/{DEFAULT_IMAGE}"
-        )
+            f"trainer.gpus={gpus} runs the Trainer task in the GPU image: build it with `make image-gpu`, push it "
+            f"and pass --gpu-image IMAGE, e.g. --gpu-image REGISTRY/{DEFAULT_GPU_IMAGE}")
+    if gpus == 0 and gpu_image is not None:
+        raise ConfigError(
+            f"--gpu-image {gpu_image}: only a Trainer that asks for GPUs runs it; add --set trainer.gpus=1 "
+            "or leave --gpu-image out")
+    if gpu_image is not None:
+        check_image(gpu_image, "--gpu-image", DEFAULT_GPU_IMAGE)
+
+
+def task_images(image: str, gpu_image: Optional[str], gpus: int) -> str | dict[str, str]:
+    """KubeflowV2DagRunnerConfig's default_image: one image for every task, or with GPUs TFX's map
+    from component id to image, the Trainer's the GPU image and the rest the CPU image."""
+    if gpus == 0:
+        return image
+    return {DEFAULT_IMAGE_PATH_KEY: image, TRAINER_ID: gpu_image}
 
 
 def check_output_path(output: str) -> None:
@@ -128,8 +157,11 @@ def check_output_path(output: str) -> None:
         raise ConfigError(f"--output '{output}': folder {directory} does not exist")
 
 
-def request_trainer_gpus(pipeline: tfx.dsl.Pipeline, gpus: int) -> None:
-    """Sets the Trainer task's GPU request in the compiled spec through TFX's platform config."""
+def request_trainer_gpus(pipeline: tfx.dsl.Pipeline, trainer_config: TrainerConfig) -> None:
+    """Sets the Trainer task's GPU request in the compiled spec through TFX's platform config:
+    `trainer.gpus` accelerators of type `trainer.accelerator` (pipeline/config/accelerators.py
+    says what each backend does with the type)."""
+    gpus, accelerator = trainer_config.gpus, trainer_config.accelerator
     if gpus < 0:
         raise ConfigError(f"trainer.gpus={gpus}: expected 0 or more GPUs")
     if gpus == 0:
@@ -139,7 +171,7 @@ def request_trainer_gpus(pipeline: tfx.dsl.Pipeline, gpus: int) -> None:
         ResourceSpec(
             accelerator=ResourceSpec.AcceleratorConfig(
                 # Newer KFP backends read resource_*, older ones the plain fields; kfp's compiler sets both.
-                type=GPU_RESOURCE, count=gpus, resource_type=GPU_RESOURCE, resource_count=str(gpus)
+                type=accelerator, count=gpus, resource_type=accelerator, resource_count=str(gpus)
             )
         )
     )

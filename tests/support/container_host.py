@@ -73,11 +73,11 @@ def engine_name() -> str:
     return on_host(["tools/image/run", "--engine"]).stdout.strip()
 
 
-def build_image() -> str:
-    """`make image` with REUSE=1: reuses NAME:inputs-HASH if it exists, else builds it.
-    Returns that reference."""
-    built = on_host(["make", "--no-print-directory", "-s", "image", "REUSE=1"], timeout=BUILD_TIMEOUT)
-    assert built.returncode == 0, f"make image failed:\n{built.stderr[-6000:]}"
+def build_image(target: str = "image") -> str:
+    """`make image` (or `make image-gpu`, `target`) with REUSE=1: reuses NAME:inputs-HASH if it
+    exists, else builds it. Returns that reference."""
+    built = on_host(["make", "--no-print-directory", "-s", target, "REUSE=1"], timeout=BUILD_TIMEOUT)
+    assert built.returncode == 0, f"make {target} failed:\n{built.stderr[-6000:]}"
     reference = built.stdout.strip().splitlines()[-1]
     assert re.fullmatch(r"\S+:inputs-[0-9a-f]{16}", reference), built.stdout
     return reference
@@ -98,5 +98,8 @@ def stop_podman_service() -> None:
     on_host(["tools/image/podman-service", "stop"])
 
 
-def run_in_image(image, *command):
-    return on_host(["tools/image/run", image, *command])
+def run_in_image(image, *command, run_args=()):
+    """`command` in a container of `image` (removed after); `run_args` go to `docker/podman run`
+    (tools/image/run splits RUN_ARGS at spaces: paths as the host sees them, without spaces)."""
+    assert not any(" " in arg for arg in run_args), run_args
+    return on_host(["env", f"RUN_ARGS={' '.join(run_args)}", "tools/image/run", image, *command])

@@ -6,7 +6,7 @@ import pytest
 
 # Session fixtures made once per `make test`, however many workers: the tests that use them go to
 # one worker. (`pushed_model` is left out: it takes seconds, and a worker may make its own.)
-SHARED_SESSION_FIXTURES = ("demo_runs", "compiled_runs", "engine", "image", "docker_host")
+SHARED_SESSION_FIXTURES = ("demo_runs", "compiled_runs", "engine", "image", "gpu_image", "docker_host")
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
