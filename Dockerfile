@@ -36,7 +36,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # C and C++ compilers from Debian: pyfarmhash (tensorflow-data-validation needs it) is published
 # only as source and is compiled by pip; TF Serving's loader for the InfraValidator
-# (components/infra_validator/run_saved_model.c) is compiled against TensorFlow's C API below.
+# (components/serving/run_saved_model.c) is compiled against TensorFlow's C API below.
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gcc g++ libc6-dev \
     && rm -rf /var/lib/apt/lists/*
@@ -70,7 +70,7 @@ COPY components ./components
 COPY data ./data
 RUN --mount=type=cache,target=/root/.cache/pip pip install --no-deps -e .
 # The InfraValidator's C program, compiled now so that no task compiles it (outputs/c_loader/).
-RUN python -m components.infra_validator.c_loader
+RUN python -m components.serving.c_loader
 
 # The project is read-only to the user; what the pipeline writes by default under the checkout
 # (outputs/, serving_model/, data/generated/) is the user's. Kubeflow tasks write under the

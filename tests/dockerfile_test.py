@@ -180,7 +180,7 @@ def test_pips_downloads_are_cached_between_builds_outside_the_image():
 
 def test_installs_c_and_cpp_compilers_from_debian():
     """g++ for pyfarmhash (source only, needed by tensorflow-data-validation), gcc for TF
-    Serving's loader (components/infra_validator/run_saved_model.c)."""
+    Serving's loader (components/serving/run_saved_model.c)."""
     installs = [command for _, command in run_commands() if "apt-get install" in command]
     assert installs, "the compilers come from Debian's packages"
     words = set(" ".join(installs).split())
@@ -192,7 +192,7 @@ def test_installs_c_and_cpp_compilers_from_debian():
 
 def test_the_infra_validators_loader_is_compiled_in_the_image_after_the_project_is_installed():
     commands = [command for _, command in run_commands()]
-    build = [i for i, command in enumerate(commands) if "python -m components.infra_validator.c_loader" in command]
+    build = [i for i, command in enumerate(commands) if "python -m components.serving.c_loader" in command]
     project = max(i for i, command in enumerate(commands) if "pip install --no-deps -e ." in command)
     assert build and build[0] > project
 

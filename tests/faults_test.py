@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from components.evaluator.executor import GATE_RECORD_SUFFIX
+from components.serving.baseline import GATE_RECORD_SUFFIX
 from pipeline.runners import lock as run_lock
 from pipeline.cli import exit_status
 from pipeline.config.settings import load_profile

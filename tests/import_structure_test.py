@@ -141,3 +141,77 @@ def test_every_module_imports_alone():
     result = subprocess.run([sys.executable, "-c", IMPORT_EACH_ALONE, *names], capture_output=True, text=True,
                             timeout=600, cwd=REPO_ROOT)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+
+
+# Packages of components/ that every step may use; every other package is a step.
+SHARED_PACKAGES = ("components.config", "components.features", "components.serving")
+SERVED_FOLDER_ROOM = "components.serving"
+# Names of the served folder's layout beside its version folders: the gate record and a push's
+# staging folder (components/serving/baseline.py, versions.py).
+SERVED_FOLDER_NAMES = (".gate.json", ".incomplete")
+LISTING_CALLS = ("listdir", "scandir", "iterdir", "glob", "walk")
+
+
+def step_package(module: str) -> str | None:
+    """components.trainer.export -> components.trainer; None for the shared packages and the rest."""
+    parts = module.split(".")
+    if parts[0] != "components" or len(parts) < 2:
+        return None
+    package = ".".join(parts[:2])
+    if package in SHARED_PACKAGES or package not in MODULES or not MODULES[package].endswith("__init__.py"):
+        return None
+    return package
+
+
+def data_edges() -> set[tuple[str, str]]:
+    """(downstream step package, upstream step package) for each edge of create_pipeline's DAG
+    between two of the project's components."""
+    from pipeline.config.settings import load_profile
+    from pipeline.pipeline import create_pipeline
+
+    edges = set()
+    for node in create_pipeline(load_profile("full")).components:  # needs no archive on disk
+        for upstream in node.upstream_nodes:
+            downstream_package, upstream_package = step_package(type(node).__module__), step_package(type(upstream).__module__)
+            if downstream_package and upstream_package:
+                edges.add((downstream_package, upstream_package))
+    return edges
+
+
+def test_a_step_imports_another_step_only_along_a_data_edge():
+    """Steps sit side by side and share components/config, features and serving; a step may
+    import its upstream step's code only where that step's output flows into it (the Trainer
+    exports the Transform's preprocessing with the model)."""
+    top_level, in_functions = import_graph()
+    edges = data_edges()
+    assert ("components.trainer", "components.transform") in edges
+    crossings = []
+    for name in MODULES:
+        importer = step_package(name)
+        targets = top_level[name] | {t for _, _, found in in_functions[name] for t in found}
+        for target in sorted(targets):
+            imported = step_package(target)
+            if importer and imported and imported != importer and (importer, imported) not in edges:
+                crossings.append(f"{name} imports {target}")
+    assert crossings == []
+
+
+def test_only_the_serving_room_touches_the_served_folders_layout():
+    """Which versions exist, which loads, the next one, the gate record and a push's staging
+    folder: only components/serving/ lists a serving folder or names what lies beside its versions."""
+    touching = []
+    for name, path in MODULES.items():
+        if name == SERVED_FOLDER_ROOM or name.startswith(SERVED_FOLDER_ROOM + "."):
+            continue
+        with open(path) as source:
+            tree = ast.parse(source.read(), path)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and any(
+                    mark in node.value for mark in SERVED_FOLDER_NAMES):
+                touching.append(f"{name}:{node.lineno}: {node.value!r}")
+            if isinstance(node, ast.Call) and node.args:
+                function = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+                argument = ast.unparse(node.args[0])
+                if function in LISTING_CALLS and ("serving" in argument or "base_directory" in argument):
+                    touching.append(f"{name}:{node.lineno}: {function}({argument})")
+    assert touching == []

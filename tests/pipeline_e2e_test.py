@@ -21,7 +21,8 @@ import pytest
 import tensorflow as tf
 
 from components import features
-from components.trainer import devices, tfrecords
+from components.serving import tfrecords
+from components.trainer import devices
 from pipeline.cli import console as console_lib
 from pipeline.results import metadata as report
 from pipeline.cli import exit_status

@@ -23,7 +23,7 @@ from google.protobuf import text_format
 from tensorflow_serving.apis import predict_pb2
 
 from components import features
-from components.trainer import warmup
+from components.serving import warmup
 from pipeline.cli import exit_status
 from pipeline.cli import main as cli
 from pipeline.serving import client as predict

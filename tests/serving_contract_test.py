@@ -10,7 +10,8 @@ from tensorflow.core.protobuf import saved_model_pb2
 from support import sample_images
 from support.serving_model import MODEL_NAME, load_saved_model
 from components import features
-from components.trainer import export, warmup
+from components.serving import warmup
+from components.trainer import export
 
 def _serving_signature(version_dir):
     saved_model = saved_model_pb2.SavedModel()

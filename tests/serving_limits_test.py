@@ -1,7 +1,7 @@
 """What one request may cost: the served signatures refuse an image above the pixel limit
 (trainer.max_image_pixels, baked into the export) before decoding it.
 
-Run through TensorFlow's C++ SavedModel loader (TF Serving's, components/infra_validator/c_loader.py) on
+Run through TensorFlow's C++ SavedModel loader (TF Serving's, components/serving/c_loader.py) on
 the tests' pushed model. A 20000x20000 PNG of zeros is 1.2 MB of bytes and 1.2 GB of pixels;
 before the bound, the loader decoded it and answered as for any image, its peak memory
 1.3 GB above an ordinary request's.
@@ -15,7 +15,7 @@ from components.config import TrainerConfig
 from components.example_gen.examples import serialized_example
 from pipeline.config import rules as config_rules
 from pipeline.config.settings import ConfigError, apply_overrides, load_profile
-from components.infra_validator import c_loader
+from components.serving import c_loader
 from pipeline.serving import check as serving_check
 
 MB = 1e6

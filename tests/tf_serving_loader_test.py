@@ -1,6 +1,6 @@
 """The pushed model in TensorFlow's C++ SavedModel loader, the one TF Serving uses.
 
-`components/infra_validator/run_saved_model.c` is compiled here against the TensorFlow wheel's C API and
+`components/serving/run_saved_model.c` is compiled here against the TensorFlow wheel's C API and
 runs in a process with no Python in it: TF_LoadSessionFromSavedModel (tag "serve"), then
 TF_SessionRun per request. Python's object loader (tf.saved_model.load) loads models that
 this loader cannot run, so only this loader tells whether TF Serving can serve a version.
@@ -17,7 +17,7 @@ import tensorflow as tf
 from support import sample_images
 from components import features
 from components.trainer import export
-from components.infra_validator import c_loader
+from components.serving import c_loader
 from pipeline.serving import check as serving_check
 from support.module_export import small_module_export
 

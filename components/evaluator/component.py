@@ -17,6 +17,7 @@ from tfx.types import standard_artifacts
 from tfx.utils import json_utils
 
 from components.evaluator import executor, spec
+from components.serving import baseline as baseline_lib
 
 
 class Evaluator(evaluator_component.Evaluator):
@@ -38,16 +39,16 @@ class Evaluator(evaluator_component.Evaluator):
     ):
         """`serving_dir`: the Pusher's destination; its newest version that holds a loadable
         SavedModel, the model being served, is the baseline unless `baseline_model` gives one;
-        newer broken versions are skipped and named (see executor).
+        newer broken versions are skipped and named (see components.serving.baseline).
 
         `gate_baseline`: the served state the verdict holds for, an exec property so that the
         cache key changes when the served model does (a cached Evaluator never reuses a verdict
         against a model no longer served). By default it is read from a local `serving_dir` now,
-        as the pipeline is built (executor.gate_baseline); a remote one is left out (read when
+        as the pipeline is built (components.serving.baseline); a remote one is left out (read when
         the pipeline is compiled for Kubeflow, it would mean nothing at run time: the
         Kubeflow compile turns KFP's cache off for the Evaluator and Pusher instead)."""
         if gate_baseline is None and serving_dir and not baseline_model and "://" not in serving_dir:
-            gate_baseline = executor.gate_baseline(serving_dir)
+            gate_baseline = baseline_lib.gate_baseline(serving_dir)
         # Evaluator.__init__ builds a plain EvaluatorSpec; this spec class extends it, so start one level up.
         super(evaluator_component.Evaluator, self).__init__(
             spec=spec.EvaluatorSpec(

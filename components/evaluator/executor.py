@@ -2,10 +2,8 @@
 and the model being served as the baseline.
 
 The baseline is the newest version in the serving folder (the Pusher's destination, which
-holds only blessed models) that holds a loadable SavedModel: the model TF Serving serves.
-A version that does not (an empty folder left by an interrupted copy, a corrupt
-saved_model.pb, missing variables) is skipped, since TF Serving cannot load it either and
-keeps serving the older one; each skipped version is named on the console
+holds only blessed models) that holds a loadable SavedModel: the model TF Serving serves
+(`components.serving.baseline`). Each version skipped on the way is named on the console
 (`[evaluator] skipping serving version N: <reason>`) and recorded on the blessing
 (`skipped_versions`). Finding the baseline here, at run time, needs no ML Metadata query
 from the orchestrator, so the same code runs locally and on every Kubeflow Pipelines backend
@@ -13,35 +11,28 @@ from the orchestrator, so the same code runs locally and on every Kubeflow Pipel
 accuracy bar alone decides.
 
 Since the baseline is found at run time, the served folder is part of the cache key through
-the exec property `gate_baseline` (computed by the component when the pipeline is built, see
-`gate_baseline`): a cached verdict is reused only while the model served is the one it was
-compared against, or the candidate it blessed (pushed since). Each blessed candidate's
-fingerprint and key are kept in `.<model name>.gate.json` beside the serving folder (outside
-it: TF Serving and the Pusher see only version folders).
+the exec property `gate_baseline` (computed by the component when the pipeline is built): a
+cached verdict is reused only while the model served is the one it was compared against, or
+the candidate it blessed (pushed since), which the executor records in the gate record.
 """
 
 import dataclasses
-import hashlib
 import json
 import os
-import re
-from typing import Any, Optional
+from typing import Any
 
-import tensorflow as tf
 from absl import logging
 from google.protobuf import json_format
-from google.protobuf.message import DecodeError
-from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_model_analysis.proto import config_pb2
 from tfx import types
 from tfx.components.evaluator import executor as evaluator_executor
-from tfx.dsl.io import fileio
 from tfx.types import standard_artifacts
 from tfx.types.standard_component_specs import BASELINE_MODEL_KEY, BLESSING_KEY, EVAL_CONFIG_KEY
 from tfx.utils import io_utils, path_utils
 
 from components.evaluator.spec import ACCURACY_BAR_KEY, GATE_BASELINE_KEY, SERVING_DIR_KEY
-from components.pusher import versions as versions_lib
+from components.serving.baseline import (Baseline, SkippedVersion, find_baseline, gate_baseline, model_fingerprint,
+                                         record_gate_verdict)
 
 ACCURACY_CLASS_NAME = "BinaryAccuracy"
 # The blessing's custom properties for its baseline, as TFX's Evaluator names them.
@@ -50,26 +41,6 @@ BASELINE_MODEL_ID_PROPERTY = "baseline_model_id"
 # JSON [{"version": "N", "path": ..., "reason": ...}]: the versions newer than the baseline
 # that hold no loadable SavedModel, newest first ([] when none was skipped).
 SKIPPED_VERSIONS_PROPERTY = "skipped_versions"
-SAVED_MODEL_TAG = "serve"  # the tag TF Serving and TFMA load
-GATE_RECORD_SUFFIX = ".gate.json"
-GATE_RECORD_ENTRIES = 100  # the newest blessed candidates kept in the record
-_DATA_SHARD = re.compile(r"variables\.data-(\d+)-of-(\d+)")
-
-
-@dataclasses.dataclass(frozen=True)
-class SkippedVersion:
-    version: str
-    path: str
-    reason: str
-
-
-@dataclasses.dataclass(frozen=True)
-class Baseline:
-    """The newest loadable version in a serving folder (None when there is none) and the newer
-    versions skipped on the way to it."""
-
-    path: Optional[str]
-    skipped: tuple[SkippedVersion, ...] = ()
 
 
 class Executor(evaluator_executor.Executor):
@@ -102,133 +73,6 @@ class Executor(evaluator_executor.Executor):
                 record_gate_verdict(serving_dir, model_fingerprint(candidate), key)
         if baseline.path:
             record_served_baseline(output_dict.get(BLESSING_KEY, []), baseline.path)
-
-
-def find_baseline(serving_dir: str, signatures: tuple[str, ...] = ()) -> Baseline:
-    """The newest version in `serving_dir` that holds a loadable SavedModel with `signatures`;
-    the newer ones that do not, with the reason, as skipped."""
-    skipped = []
-    for number, path in versions_lib.versions(serving_dir):
-        reason = unloadable_reason(path, signatures)
-        if reason is None:
-            return Baseline(path=path, skipped=tuple(skipped))
-        skipped.append(SkippedVersion(version=str(number), path=path, reason=" ".join(reason.split())))
-    return Baseline(path=None, skipped=tuple(skipped))
-
-
-def served_version(serving_dir: str) -> Optional[str]:
-    """The newest loadable version folder in `serving_dir` (the one TF Serving serves), or None."""
-    return find_baseline(serving_dir).path
-
-
-def model_fingerprint(model_dir: str) -> str:
-    """A short hash of a SavedModel's graph and variables' index (whose entries hold each
-    tensor's checksum): the same for the Trainer's model and its pushed copy."""
-    digest = hashlib.sha256()
-    for name in ("saved_model.pb", os.path.join("variables", "variables.index")):
-        path = os.path.join(model_dir, name)
-        if fileio.exists(path):
-            with fileio.open(path, "rb") as opened:
-                digest.update(opened.read())
-        digest.update(b"\0")
-    return digest.hexdigest()[:16]
-
-
-def gate_record_path(serving_dir: str) -> str:
-    base = serving_dir.rstrip("/")
-    return os.path.join(os.path.dirname(base), f".{os.path.basename(base)}{GATE_RECORD_SUFFIX}")
-
-
-def read_gate_record(serving_dir: str) -> dict[str, str]:
-    """{candidate fingerprint: the gate key it was blessed under}; {} when unreadable."""
-    try:
-        with fileio.open(gate_record_path(serving_dir), "r") as opened:
-            record = json.loads(opened.read())
-        return {str(k): str(v) for k, v in record.items()} if isinstance(record, dict) else {}
-    except (OSError, ValueError, tf.errors.OpError):
-        return {}
-
-
-def record_gate_verdict(serving_dir: str, fingerprint: str, key: str) -> None:
-    """Remembers that the candidate `fingerprint` was blessed under `key` (written atomically)."""
-    record = read_gate_record(serving_dir)
-    record.pop(fingerprint, None)
-    record[fingerprint] = key
-    record = dict(list(record.items())[-GATE_RECORD_ENTRIES:])
-    path = gate_record_path(serving_dir)
-    fileio.makedirs(os.path.dirname(path))
-    temporary = f"{path}.{os.getpid()}.tmp"
-    with fileio.open(temporary, "w") as opened:
-        opened.write(json.dumps(record, indent=1))
-    fileio.rename(temporary, path, overwrite=True)
-
-
-def gate_baseline(serving_dir: str) -> str:
-    """The served state a verdict holds for: "" when no loadable version is served; the gate
-    key a served model was blessed under when it is a candidate this gate blessed (pushed
-    since: its verdict still holds, and pushing it again would only copy it); otherwise the
-    served version, as "<path>#<fingerprint>"."""
-    served = served_version(serving_dir)
-    if not served:
-        return ""
-    fingerprint = model_fingerprint(served)
-    blessed_under = read_gate_record(serving_dir).get(fingerprint)
-    return blessed_under if blessed_under is not None else f"{served}#{fingerprint}"
-
-
-def unloadable_reason(version_dir: str, signatures: tuple[str, ...] = ()) -> Optional[str]:
-    """Why `version_dir` holds no SavedModel that TF Serving (and TFMA) can load, in a few
-    words; None when it does: a saved_model.pb that parses, with a 'serve' meta graph that has
-    `signatures`, and variables whose index reads and whose data files are all there.
-
-    It reads the graph proto and the variables' index, not the weights: a few milliseconds.
-    """
-    try:
-        if not fileio.isdir(version_dir):
-            return "not a folder"
-        entries = {name.rstrip("/") for name in fileio.listdir(version_dir)}
-        if not entries:
-            return "empty folder (no saved_model.pb)"
-        if "saved_model.pb" not in entries:
-            return "no saved_model.pb"
-        with fileio.open(os.path.join(version_dir, "saved_model.pb"), "rb") as opened:
-            data = opened.read()
-        saved_model = saved_model_pb2.SavedModel()
-        try:
-            saved_model.ParseFromString(data)
-        except DecodeError:
-            return f"saved_model.pb is corrupt (it does not parse as a SavedModel, {len(data):,} bytes)"
-        serving_graphs = [graph for graph in saved_model.meta_graphs if SAVED_MODEL_TAG in graph.meta_info_def.tags]
-        if not serving_graphs:
-            return f"saved_model.pb has no meta graph tagged '{SAVED_MODEL_TAG}'"
-        missing = [name for name in signatures if name not in serving_graphs[0].signature_def]
-        if missing:
-            return f"the SavedModel has no signature {', '.join(repr(name) for name in missing)}, which the Evaluator calls"
-        return _variables_problem(os.path.join(version_dir, "variables"))
-    except (OSError, tf.errors.OpError) as error:
-        return f"unreadable ({type(error).__name__}: {error})"
-
-
-def _variables_problem(variables_dir: str) -> Optional[str]:
-    if not fileio.isdir(variables_dir):
-        return "no variables folder"
-    entries = {name.rstrip("/") for name in fileio.listdir(variables_dir)}
-    if "variables.index" not in entries:
-        return "no variables/variables.index"
-    try:
-        tf.train.load_checkpoint(os.path.join(variables_dir, "variables"))
-    except (tf.errors.OpError, ValueError) as error:
-        return f"variables/variables.index is corrupt ({str(error).splitlines()[0]})"
-    shards = [_DATA_SHARD.fullmatch(name) for name in entries]
-    counts = {int(match.group(2)) for match in shards if match}
-    if not counts:
-        return "no variables/variables.data-* file"
-    count = max(counts)
-    present = {int(match.group(1)) for match in shards if match and int(match.group(2)) == count}
-    absent = [f"variables.data-{index:05d}-of-{count:05d}" for index in range(count) if index not in present]
-    if absent:
-        return f"missing variables/{absent[0]}" + (f" and {len(absent) - 1} more" if len(absent) > 1 else "")
-    return None
 
 
 def required_signatures(eval_config_json: str) -> tuple[str, ...]:

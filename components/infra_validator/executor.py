@@ -22,7 +22,8 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
-from components.infra_validator import c_loader, requests, spec
+from components.infra_validator import spec
+from components.serving import c_loader, requests
 
 BLESSED_PROPERTY = "blessed"
 REASON_PROPERTY = "reason"

@@ -4,22 +4,20 @@ TFX's Pusher copies file by file into `<base>/<version>/`, so TF Serving (which 
 base folder) can see a half-copied version. Here the copy goes to a hidden sibling folder on
 the same filesystem first and is then renamed into place; a copy that fails (a full disk)
 is removed, so neither a version nor a staging folder is left. The version number is above
-every version folder already there, broken ones included (see `next_version`).
+every version folder already there, broken ones included (`components.serving.versions`,
+`push_atomically` and `next_version`).
 """
 
-import os
-import time
 from typing import Any
 
 from absl import logging
 from tfx import types
 from tfx.components.pusher import executor as pusher_executor
-from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-from components.pusher import versions as versions_lib
+from components.serving.versions import push_atomically
 
 
 # The Evaluator's verdict and the InfraValidator's: TFX's CheckBlessing reads `blessed` of each.
@@ -52,45 +50,3 @@ class Executor(pusher_executor.Executor):
         version, serving_path = push_atomically(model_path, base_directory)
         self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
         logging.info("Model version %s pushed to %s", version, serving_path)
-
-
-def next_version(base_directory: str) -> int:
-    """The Unix time in seconds, or one above the highest version already in `base_directory`
-    (every child TF Serving counts as a version, loadable or not), so the new version is the one
-    TF Serving's default (latest) policy serves, and two pushes in one second never collide."""
-    existing = [number for number, _ in versions_lib.versions(base_directory)]
-    version = max([int(time.time()), *(number + 1 for number in existing[:1])])
-    if version > versions_lib.INT64_MAX:
-        raise PushFailed(
-            f"{existing[0]} in {base_directory} is the highest version TF Serving accepts, so no version above it "
-            "can be pushed; move that folder away, then run again."
-        )
-    return version
-
-
-def push_atomically(model_path: str, base_directory: str) -> tuple[str, str]:
-    """Copies `model_path` to `<base_directory>/<version>` via a same-filesystem rename; the
-    version is `next_version`'s."""
-    fileio.makedirs(base_directory)
-    version = next_version(base_directory)
-    serving_path = os.path.join(base_directory, str(version))
-    staging_path = os.path.join(base_directory, f".{version}.incomplete")
-    if fileio.exists(staging_path):
-        fileio.rmtree(staging_path)
-    try:
-        io_utils.copy_dir(model_path, staging_path)
-        fileio.rename(staging_path, serving_path)
-    except BaseException as error:  # a full disk, a read error, Ctrl-C: leave nothing behind
-        if fileio.exists(staging_path):
-            fileio.rmtree(staging_path)
-        if isinstance(error, Exception):
-            raise PushFailed(
-                f"pushing the model to {base_directory} failed ({type(error).__name__}: {error}); "
-                "no version was added there. Free space or fix the folder, then run again."
-            ) from error
-        raise
-    return str(version), serving_path
-
-
-class PushFailed(RuntimeError):
-    """The copy into the serving folder failed; what it had copied was removed."""

@@ -17,7 +17,7 @@ import tensorflow_transform as tft
 
 from components import features
 from components.config import TrainerConfig
-from components.trainer import warmup
+from components.serving import warmup
 from components.transform import preprocessing
 
 SERVING_SIGNATURE = features.SERVING_SIGNATURE

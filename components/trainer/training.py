@@ -20,7 +20,8 @@ import tensorflow_transform as tft
 from components import features
 from components.config import TrainerConfig
 from components.trainer import checkpoints as checkpoints_lib
-from components.trainer import devices, export, feature_cache, history, tfrecords
+from components.serving import tfrecords
+from components.trainer import devices, export, feature_cache, history
 from components.trainer import model as model_lib
 from components.transform import preprocessing
 

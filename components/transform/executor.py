@@ -5,7 +5,7 @@ The transformed image is raw uint8 pixels (67.5 KB at 150x150): gzip shrinks it 
 Transform hard-codes gzipped TFRecords in `TransformProcessor._EncodeAndWrite`, and its
 Executor builds the TransformProcessor itself, so this executor hands it a subclass for the
 length of its run. Readers tell the files apart by their ".gz" suffix (tfxio, and the
-Trainer's components.trainer.tfrecords).
+Trainer's components.serving.tfrecords).
 """
 
 from __future__ import annotations

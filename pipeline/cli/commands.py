@@ -94,7 +94,7 @@ def predict(args: argparse.Namespace) -> int:
 
 
 def check_serving(args: argparse.Namespace) -> int:
-    from components.infra_validator import c_loader
+    from components.serving import c_loader
     from pipeline.serving import check
 
     if not os.path.isfile(os.path.join(args.model_dir, "saved_model.pb")):

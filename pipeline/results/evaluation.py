@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import tensorflow_model_analysis as tfma
 
-from components.evaluator import executor as evaluator_executor
+from components.serving import baseline as baseline_lib
 from pipeline.results import training as training_results
 from pipeline.results.record import RunResult
 
@@ -44,7 +44,7 @@ def fill_outcome(result: RunResult) -> None:
             result.pushed_model_dir = destination
     serving_dir = serving_dir_of(result)
     if serving_dir:
-        result.served_now = evaluator_executor.served_version(serving_dir)
+        result.served_now = baseline_lib.served_version(serving_dir)
     result.trainer_device = training_results.trainer_device(result.output("Trainer", "model"))
     pushed_path = result.pushed_model_dir or result.pushed_earlier
     result.candidate_served = bool(result.served_now and pushed_path

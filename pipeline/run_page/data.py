@@ -27,7 +27,7 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from components import features
 from components.infra_validator import executor as infra_executor
-from components.trainer import tfrecords
+from components.serving import tfrecords
 from data.sample_archive import NUM_CORRUPT_ENTRIES
 from pipeline.config import settings
 from pipeline.config import tunables

@@ -1,1 +1,1 @@
-"""TF Serving: the predict client and check-serving (TF Serving's C++ loader is components/infra_validator/c_loader)."""
+"""TF Serving: the predict client and check-serving (TF Serving's C++ loader is components/serving/c_loader.py)."""

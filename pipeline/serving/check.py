@@ -1,7 +1,7 @@
 """`python -m pipeline check-serving MODEL_DIR`: runs a pushed model as TF Serving would.
 
 Every request goes through TensorFlow's C++ SavedModel loader in a process of its own
-(`components.infra_validator.c_loader`, the loader TF Serving uses) and, for comparison, through Python's
+(`components.serving.c_loader`, the loader TF Serving uses) and, for comparison, through Python's
 object loader (`tf.saved_model.load`, what TFMA uses): every signature, images of every
 format TF Serving's clients send and of extreme sizes, a batch of 32, an undecodable image
 (INVALID_ARGUMENT, then the process must keep serving), tf.Examples, and every request of the
@@ -26,10 +26,9 @@ from PIL import Image
 
 from components import features
 from components.example_gen.examples import serialized_example
-from components.trainer import warmup
 from components.transform import preprocessing
-from components.infra_validator import c_loader
-from components.infra_validator import requests as infra_requests
+from components.serving import c_loader, warmup
+from components.serving import requests as infra_requests
 
 # Probabilities and logits of the two loaders agree within this.
 TOLERANCE = 1e-5

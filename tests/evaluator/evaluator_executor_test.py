@@ -23,7 +23,9 @@ from components import features
 from components.evaluator import Evaluator, build_eval_config
 from components.evaluator import executor as executor_lib
 from components.pusher import executor as pusher_executor
-from components.pusher import versions as versions_lib
+from components.serving import baseline as baseline_lib
+from components.serving import loadable
+from components.serving import versions as versions_lib
 from support.score_model import LABELS, LOGITS, save_score_model
 from pipeline.runners import inputs as local_runner
 from pipeline.config.settings import demo_profile
@@ -176,7 +178,7 @@ def test_a_broken_newest_version_is_skipped_named_and_pushed_above(tmp_path, tes
     version = pushed.get_string_custom_property("pushed_version")
     assert int(version) > 1900000000
     assert [number for number, _ in versions_lib.versions(str(serving_dir))][:2] == [int(version), 1900000000]
-    assert executor_lib.served_version(str(serving_dir)) == str(serving_dir / version)
+    assert baseline_lib.served_version(str(serving_dir)) == str(serving_dir / version)
 
 
 def test_the_newest_good_version_below_broken_ones_is_the_baseline_that_decides(tmp_path, test_examples, candidate):
@@ -234,13 +236,13 @@ def _remove(relative_path):
 ], ids=["good", "no-pb", "corrupt-pb", "empty-pb", "no-index", "corrupt-index", "no-data", "missing-shard"])
 def test_unloadable_reason_names_what_is_wrong(good_version, tmp_path, damage, reason):
     version_dir = damaged_copy(good_version, tmp_path, damage)
-    found = executor_lib.unloadable_reason(version_dir, ("from_examples",))
+    found = loadable.unloadable_reason(version_dir, ("from_examples",))
     assert found == reason if reason is None else found.startswith(reason), found
 
 
 def test_a_version_without_the_signature_tfma_calls_is_skipped(good_version):
-    assert executor_lib.unloadable_reason(good_version, ("from_examples",)) is None
-    assert executor_lib.unloadable_reason(good_version, ("no_such_signature",)) == (
+    assert loadable.unloadable_reason(good_version, ("from_examples",)) is None
+    assert loadable.unloadable_reason(good_version, ("no_such_signature",)) == (
         "the SavedModel has no signature 'no_such_signature', which the Evaluator calls")
 
 
@@ -254,10 +256,10 @@ def test_versions_are_what_tf_serving_counts_and_the_newest_loadable_one_is_serv
     for name in ("notes", ".10.incomplete", "11a", "1e3", "99999999999999999999"):  # no versions
         (tmp_path / name).mkdir()
 
-    baseline = executor_lib.find_baseline(str(tmp_path))
+    baseline = baseline_lib.find_baseline(str(tmp_path))
 
     assert baseline.path == str(tmp_path / "5")
     assert [(skipped.version, skipped.reason.split(" (")[0]) for skipped in baseline.skipped] == [
         ("9", "not a folder"), ("8", "saved_model.pb is corrupt"), ("7", "empty folder")]
-    assert executor_lib.served_version(str(tmp_path)) == str(tmp_path / "5")
-    assert executor_lib.find_baseline(str(tmp_path / "missing")) == executor_lib.Baseline(path=None)
+    assert baseline_lib.served_version(str(tmp_path)) == str(tmp_path / "5")
+    assert baseline_lib.find_baseline(str(tmp_path / "missing")) == baseline_lib.Baseline(path=None)

@@ -17,7 +17,7 @@ from components.config import SAMPLE_ARCHIVE_NAME
 from components.example_gen import spec
 from components.example_gen import executor as executor_lib
 from components.example_gen.component import TfdsExampleGen
-from components.trainer import tfrecords
+from components.serving import tfrecords
 from data import sample_archive
 from pipeline.config import settings as pipeline_config
 from pipeline.runners import inputs as local_runner

@@ -16,7 +16,8 @@ from tfx.types import standard_artifacts
 from components import features
 from components.example_gen.examples import serialized_example
 from components.infra_validator import executor as validator_executor
-from components.infra_validator import requests, spec
+from components.infra_validator import spec
+from components.serving import requests
 from support import module_export, sample_images
 
 CANARY_SIZE = 4
@@ -145,10 +146,10 @@ def test_outputs_must_have_a_row_per_input_and_finite_numbers():
 
 
 def test_building_the_c_loader_as_make_setup_does_prints_nothing_on_stderr():
-    """tools/setup and the Dockerfile run `python -m components.infra_validator.c_loader`: no
+    """tools/setup and the Dockerfile run `python -m components.serving.c_loader`: no
     RuntimeWarning that the package imported c_loader before running it, and no TensorFlow
     start-up lines (the build needs no TensorFlow loaded)."""
-    result = subprocess.run([sys.executable, "-m", "components.infra_validator.c_loader"], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "components.serving.c_loader"], capture_output=True,
                             text=True, timeout=300, cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     assert os.path.isfile(result.stdout.strip())

@@ -11,7 +11,7 @@ from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.pusher import executor as pusher_executor
-from components.pusher import versions as versions_lib
+from components.serving import versions as versions_lib
 from support.small_disk import mounted_tmpfs
 
 PUSHER_BLESSINGS = (standard_component_specs.MODEL_BLESSING_KEY, standard_component_specs.INFRA_BLESSING_KEY)
@@ -122,15 +122,15 @@ def test_without_versions_the_version_is_the_push_time(tmp_path):
     base.mkdir(parents=True)
     (base / "-5").mkdir()
     before = int(time.time())
-    version = pusher_executor.next_version(str(base))
+    version = versions_lib.next_version(str(base))
     assert before <= version <= int(time.time())
 
 
 def test_no_version_above_the_largest_tf_serving_accepts_is_pushed(tmp_path):
     base = tmp_path / "serving" / "cats"
     (base / str(versions_lib.INT64_MAX)).mkdir(parents=True)
-    with pytest.raises(pusher_executor.PushFailed, match="the highest version TF Serving accepts"):
-        pusher_executor.next_version(str(base))
+    with pytest.raises(versions_lib.PushFailed, match="the highest version TF Serving accepts"):
+        versions_lib.next_version(str(base))
 
 
 @pytest.mark.parametrize("name, version", [
@@ -144,16 +144,16 @@ def test_version_numbers_are_read_as_tf_serving_reads_them(name, version):
 
 def test_copy_goes_to_a_hidden_staging_folder_then_is_renamed(tmp_path, monkeypatch):
     seen = []
-    real_copy = pusher_executor.io_utils.copy_dir
+    real_copy = versions_lib.io_utils.copy_dir
 
     def spying_copy(src, dst, *args, **kwargs):
         seen.append((dst, sorted(os.listdir(os.path.dirname(dst))) if os.path.isdir(os.path.dirname(dst)) else []))
         return real_copy(src, dst, *args, **kwargs)
 
-    monkeypatch.setattr(pusher_executor.io_utils, "copy_dir", spying_copy)
+    monkeypatch.setattr(versions_lib.io_utils, "copy_dir", spying_copy)
     base = str(tmp_path / "serving" / "cats")
     model_dir = make_model(tmp_path).uri
-    version, path = pusher_executor.push_atomically(os.path.join(model_dir, "Format-Serving"), base)
+    version, path = versions_lib.push_atomically(os.path.join(model_dir, "Format-Serving"), base)
     [(staging, visible_while_copying)] = seen
     assert os.path.basename(staging).startswith(".") and os.path.dirname(staging) == base
     assert visible_while_copying == []  # no version folder existed during the copy
@@ -172,8 +172,8 @@ def test_a_full_serving_disk_leaves_no_version_and_says_what_failed(tmp_path, sm
         f.write(os.urandom(1 << 20))  # 1 MiB: more than the disk holds
     base = str(small_disk / "cats")
 
-    with pytest.raises(pusher_executor.PushFailed) as failed:
-        pusher_executor.push_atomically(os.path.join(model.uri, "Format-Serving"), base)
+    with pytest.raises(versions_lib.PushFailed) as failed:
+        versions_lib.push_atomically(os.path.join(model.uri, "Format-Serving"), base)
 
     assert f"pushing the model to {base} failed" in str(failed.value)
     assert "no version was added there" in str(failed.value)
@@ -182,17 +182,17 @@ def test_a_full_serving_disk_leaves_no_version_and_says_what_failed(tmp_path, sm
 
 
 def test_a_copy_failing_half_way_leaves_nothing_behind(tmp_path, monkeypatch):
-    real_copy = pusher_executor.io_utils.copy_dir
+    real_copy = versions_lib.io_utils.copy_dir
 
     def copy_then_fail(src, dst, *args, **kwargs):
         real_copy(src, dst, *args, **kwargs)
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(pusher_executor.io_utils, "copy_dir", copy_then_fail)
+    monkeypatch.setattr(versions_lib.io_utils, "copy_dir", copy_then_fail)
     model = make_model(tmp_path)
     base = str(tmp_path / "serving" / "cats")
-    with pytest.raises(pusher_executor.PushFailed, match="Input/output error"):
-        pusher_executor.push_atomically(os.path.join(model.uri, "Format-Serving"), base)
+    with pytest.raises(versions_lib.PushFailed, match="Input/output error"):
+        versions_lib.push_atomically(os.path.join(model.uri, "Format-Serving"), base)
     assert os.listdir(base) == []
 
 
@@ -201,9 +201,9 @@ def test_ctrl_c_during_the_copy_leaves_nothing_behind(tmp_path, monkeypatch):
         os.makedirs(os.path.join(dst, "variables"))
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pusher_executor.io_utils, "copy_dir", interrupted_copy)
+    monkeypatch.setattr(versions_lib.io_utils, "copy_dir", interrupted_copy)
     model = make_model(tmp_path)
     base = str(tmp_path / "serving" / "cats")
     with pytest.raises(KeyboardInterrupt):
-        pusher_executor.push_atomically(os.path.join(model.uri, "Format-Serving"), base)
+        versions_lib.push_atomically(os.path.join(model.uri, "Format-Serving"), base)
     assert os.listdir(base) == []

@@ -1,6 +1,6 @@
 """Loopback stand-ins for TF Serving, for the client's tests and the serving benchmark: its
 REST API over HTTP and its gRPC PredictionService, both on 127.0.0.1 only, answering from a
-pushed SavedModel through TensorFlow's C++ SavedModel loader (components.infra_validator.c_loader), the
+pushed SavedModel through TensorFlow's C++ SavedModel loader (components.serving.c_loader), the
 loader TF Serving uses, the way TF Serving does. Each stops by itself after LOOPBACK_LIFETIME_S."""
 
 import base64
@@ -17,7 +17,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from components import features
-from components.infra_validator import c_loader
+from components.serving import c_loader
 from pipeline.serving import client as predict
 
 MODEL = predict.DEFAULT_MODEL
@@ -29,7 +29,7 @@ REST_PATH = re.compile(r"^/v1/models/(?P<model>[^/:]+)(?:/versions/(?P<version>\
 
 class SavedModelServable:
     """What TF Serving loads from a model base path: the highest version's serving_default,
-    run by TensorFlow's C++ SavedModel loader (components.infra_validator.c_loader), the loader TF Serving uses."""
+    run by TensorFlow's C++ SavedModel loader (components.serving.c_loader), the loader TF Serving uses."""
 
     def __init__(self, model_base_path: str, model_name: str = MODEL):
         self.name = model_name

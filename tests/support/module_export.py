@@ -11,7 +11,8 @@ import tensorflow_transform as tft
 
 from components import features
 from components.config import TrainerConfig
-from components.trainer import export, warmup
+from components.serving import warmup
+from components.trainer import export
 from components.trainer import model as model_lib
 from components.transform import standalone
 

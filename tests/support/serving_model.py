@@ -9,7 +9,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from components.config import TrainerConfig
-from components.pusher.executor import push_atomically
+from components.serving.versions import push_atomically
 from components.trainer import export
 from components.trainer import model as model_lib
 from components.transform import standalone

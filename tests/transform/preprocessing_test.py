@@ -11,7 +11,7 @@ from PIL import Image
 
 from support import sample_images
 from components import features
-from components.trainer import tfrecords
+from components.serving import tfrecords
 from components.transform import preprocessing, standalone
 
 SIZE = 40

@@ -15,7 +15,7 @@ from tfx.utils import io_utils, proto_utils
 
 from components import features
 from components.example_gen.examples import serialized_example
-from components.trainer import tfrecords
+from components.serving import tfrecords
 from components.transform import preprocessing, standalone
 from components.transform import executor as executor_lib
 from components.transform.component import Transform

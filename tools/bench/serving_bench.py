@@ -3,7 +3,7 @@
 A demo-sized model (MobileNetV3Small, random weights, 96x96, real transform graph) is exported
 and pushed to a temporary folder. Loaders: ms per request at batch 1 and images/s at batch 32
 through TensorFlow's C++ SavedModel loader (TF_LoadSessionFromSavedModel and TF_SessionRun in
-the C program of components.infra_validator.c_loader, TF Serving's loader; its figures include the pipe to it)
+the C program of components.serving.c_loader, TF Serving's loader; its figures include the pipe to it)
 against the same model in Python's object loader (tf.saved_model.load), calls alternating so
 that both see the same load. Client overhead: per request, the client against the loopback REST
 and gRPC servers of tests/support/loopback.py (which answer through the C loader) minus the
@@ -21,8 +21,9 @@ import tensorflow_transform as tft
 
 from components import features
 from components.config import TrainerConfig
-from components.pusher.executor import push_atomically
-from components.trainer import export, warmup
+from components.serving.versions import push_atomically
+from components.serving import warmup
+from components.trainer import export
 from components.trainer import model as model_lib
 from components.transform import standalone
 from pipeline.serving import client as predict

@@ -3,7 +3,7 @@
 The tests' small serving model (tests/support/serving_model.py: MobileNetV3Small at 32x32,
 random weights, a real transform graph, exported as the Trainer exports) is pushed to a
 temporary folder and served by TensorFlow's C++ SavedModel loader (TF Serving's, the C program
-of components.infra_validator.c_loader). Each request runs in a fresh loader process: its peak resident
+of components.serving.c_loader). Each request runs in a fresh loader process: its peak resident
 memory (VmHWM) once the model is loaded and has answered one 8x8 JPEG (so that the first run's
 own costs are in it), then after the request, and the request's seconds. Requests: an ordinary
 150x150 JPEG, a 4000x3000 JPEG (a phone photo), a 20000x20000 PNG of zeros (1.2 MB of bytes,
@@ -17,7 +17,7 @@ import tempfile
 import time
 
 from components import features
-from components.infra_validator import c_loader
+from components.serving import c_loader
 from pipeline.serving import check
 from tests.support.serving_model import export_and_push
 

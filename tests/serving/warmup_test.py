@@ -7,7 +7,7 @@ from tensorflow.core.framework import types_pb2
 
 from support import sample_images
 from components import features
-from components.trainer import warmup
+from components.serving import warmup
 from support.serving_model import load_saved_model
 
 

@@ -9,7 +9,7 @@ from typing import Mapping, Sequence
 import tensorflow as tf
 
 from components import features
-from components.trainer import tfrecords, warmup
+from components.serving import tfrecords, warmup
 
 
 WARMUP_PREFIX = "warm-up request"
