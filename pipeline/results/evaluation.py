@@ -11,6 +11,7 @@ from typing import Any, Optional
 import tensorflow_model_analysis as tfma
 
 from components.serving import baseline as baseline_lib
+from pipeline import steps
 from pipeline.results import training as training_results
 from pipeline.results.record import RunResult
 
@@ -20,10 +21,10 @@ PASSED = "passed the gate"
 def fill_outcome(result: RunResult) -> None:
     """The metrics, blessing, baseline and push of a run, from its Evaluator's and Pusher's
     artifacts: the one reading of them, for local and compiled runs alike."""
-    evaluation = result.output("Evaluator", "evaluation")
-    blessing = result.output("Evaluator", "blessing")
-    pushed = result.output("Pusher", "pushed_model")
-    infra_blessing = result.output("InfraValidator", "blessing")
+    evaluation = result.output(steps.EVALUATOR.id, "evaluation")
+    blessing = result.output(steps.EVALUATOR.id, "blessing")
+    pushed = result.output(steps.PUSHER.id, "pushed_model")
+    infra_blessing = result.output(steps.INFRA_VALIDATOR.id, "blessing")
     if evaluation is not None:
         result.metrics, result.metrics_by_label = read_metrics(evaluation.uri)
     if blessing is not None:
@@ -34,18 +35,18 @@ def fill_outcome(result: RunResult) -> None:
     if infra_blessing is not None:
         result.infra_blessed = is_one(infra_blessing.properties.get("blessed"))
         result.infra_reason = str(infra_blessing.properties.get("reason") or "no reason recorded")
-    result.evaluated_in_run = result.cached_from.get("Evaluator") if is_cached(result, "Evaluator") else None
+    result.evaluated_in_run = result.cached_from.get(steps.EVALUATOR.id) if is_cached(result, steps.EVALUATOR.id) else None
     if pushed is not None and is_one(pushed.properties.get("pushed")):
         destination = pushed.properties.get("pushed_destination")
-        if is_cached(result, "Pusher"):  # the push was an earlier run's: this run pushed nothing
+        if is_cached(result, steps.PUSHER.id):  # the push was an earlier run's: this run pushed nothing
             result.pushed_earlier = destination
-            result.pushed_in_run = result.cached_from.get("Pusher")
+            result.pushed_in_run = result.cached_from.get(steps.PUSHER.id)
         else:
             result.pushed_model_dir = destination
     serving_dir = serving_dir_of(result)
     if serving_dir:
         result.served_now = baseline_lib.served_version(serving_dir)
-    result.trainer_device = training_results.trainer_device(result.output("Trainer", "model"))
+    result.trainer_device = training_results.trainer_device(result.output(steps.TRAINER.id, "model"))
     pushed_path = result.pushed_model_dir or result.pushed_earlier
     result.candidate_served = bool(result.served_now and pushed_path
                                    and os.path.normpath(result.served_now) == os.path.normpath(pushed_path))
@@ -59,7 +60,7 @@ def is_cached(result: RunResult, name: str) -> bool:
 def serving_dir_of(result: RunResult) -> Optional[str]:
     """The Pusher's folder: the Evaluator's `serving_dir`, else the folder of a pushed or
     baseline version (a compiled run records no serving_dir)."""
-    recorded = result.execution_properties.get("Evaluator", {}).get("serving_dir")
+    recorded = result.execution_properties.get(steps.EVALUATOR.id, {}).get("serving_dir")
     if recorded:
         return recorded
     known = result.pushed_model_dir or result.pushed_earlier or result.baseline_model

@@ -10,7 +10,8 @@ from ml_metadata import errors, metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from pipeline.results import evaluation
-from pipeline.results.record import RESULT_OUTPUTS, Artifact, ComponentResult, RunResult
+from pipeline import steps
+from pipeline.results.record import Artifact, ComponentResult, RunResult
 
 _STATES = {
     metadata_store_pb2.Execution.COMPLETE: "complete",
@@ -120,7 +121,7 @@ def from_metadata(pipeline_root: str, pipeline_name: str, profile: str, run_id: 
         raise NoRun(f"no run {run_id} in {metadata_path(pipeline_root)}")
     artifacts = {}
     cached_from = {}
-    for (node, key), type_name in RESULT_OUTPUTS.items():
+    for (node, key), type_name in steps.result_outputs().items():
         found = artifacts_of_type(store, [executions[node]], type_name) if node in executions else []
         if found:
             artifacts[(node, key)] = Artifact(found[-1].uri, properties_of(found[-1]))

@@ -12,22 +12,11 @@ import json
 from typing import Any, Optional
 
 from components.evaluator.eval_config import ACCURACY_METRIC
+from pipeline import steps
 
 # Metric names in the summary, by TFMA metric key name.
 SUMMARY_METRICS = ("binary_accuracy", "auc", "precision", "recall", "binary_crossentropy", "example_count")
 NO_BASELINE = "none (no model served yet: the accuracy bar alone decides)"
-# The outputs a run's record keeps, by (component, output key), with their ML Metadata types.
-RESULT_OUTPUTS = {
-    ("TfdsExampleGen", "examples"): "Examples",
-    ("StatisticsGen", "statistics"): "ExampleStatistics",
-    ("Transform", "transformed_examples"): "Examples",
-    ("Trainer", "model"): "Model",
-    ("Trainer", "model_run"): "ModelRun",
-    ("Evaluator", "evaluation"): "ModelEvaluation",
-    ("Evaluator", "blessing"): "ModelBlessing",
-    ("InfraValidator", "blessing"): "InfraBlessing",
-    ("Pusher", "pushed_model"): "PushedModel",
-}
 # The fields `--summary-json` writes, in the record's terms.
 # `pushed_model_dir` is what this run pushed (None when its Pusher came from the cache: the
 # push, `pushed_earlier`, was an earlier run's, `pushed_in_run`).
@@ -102,8 +91,9 @@ class RunResult:
         return next((component for component in self.components if component.name == name), None)
 
     def unfinished(self) -> list[str]:
-        """Components that failed or never ran."""
-        return [component.name for component in self.components if component.status in ("failed", "not run")]
+        """Components that failed, or never ran and may not be skipped (pipeline/steps.py)."""
+        return [component.name for component in self.components
+                if component.status == "failed" or (component.status == "not run" and not steps.may_skip(component.name))]
 
     def summary(self) -> dict[str, Any]:
         """What `--summary-json` writes."""
@@ -165,7 +155,7 @@ class RunResult:
         served = f"the version served now: {self.served_text()}"
         if self.pushed_earlier:
             return f"none by this run (pushed in run {self.pushed_in_run or '?'}: {self.pushed_earlier}; {served})"
-        if self.evaluated_in_run or "Pusher" in self.cached_from:
+        if self.evaluated_in_run or steps.PUSHER.id in self.cached_from:
             return f"none by this run ({served})"
         return f"none ({served})" if self.served_now else "none"
 

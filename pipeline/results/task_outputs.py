@@ -10,7 +10,8 @@ from typing import Any, Optional
 
 from pipeline.config import tunables
 from pipeline.results import evaluation
-from pipeline.results.record import RESULT_OUTPUTS, Artifact, ComponentResult, RunResult
+from pipeline import steps
+from pipeline.results.record import Artifact, ComponentResult, RunResult
 
 COMPILED_PROFILE = "compiled"
 
@@ -31,9 +32,10 @@ def from_task_outputs(pipeline_name: str, run_id: str, records: dict[str, TaskRe
                   for name, record in records.items()]
     components += [ComponentResult(name, "not run", 0.0) for name in sorted(set(task_names) - set(records))]
     artifacts = {}
+    kept = steps.result_outputs()
     for task, record in records.items():
         for key, output in record.outputs.items():
-            if (task, key) in RESULT_OUTPUTS:
+            if (task, key) in kept:
                 artifacts[(task, key)] = Artifact(output.uri, dict(getattr(output, "metadata", None) or {}))
     properties: dict[str, dict[str, Any]] = {}
     for name, value in (parameters or {}).items():

@@ -29,6 +29,7 @@ from components import features
 from components.infra_validator import executor as infra_executor
 from components.serving import tfrecords
 from data.sample_archive import NUM_CORRUPT_ENTRIES
+from pipeline import steps
 from pipeline.config import settings
 from pipeline.config import tunables
 from pipeline.results import evaluation as evaluation_lib
@@ -99,13 +100,14 @@ def from_result(result: RunResult, changed_config: Optional[dict] = None) -> Pag
     data = PageData(result=result)
     data.changed_config = changed_config if changed_config is not None else changed_from_profile(
         recorded_config(result.execution_properties), result.profile)
-    examples = result.output("TfdsExampleGen", "examples")
-    read_data(data, examples, result.output("StatisticsGen", "statistics"),
-              result.output("Transform", "transformed_examples"))
-    model = result.output("Trainer", "model")
-    read_training(data, model, result.output("Trainer", "model_run"))
-    read_evaluation(data, result.execution_properties.get("Evaluator", {}), result.output("Evaluator", "evaluation"))
-    data.serving_checks = serving_checks(result.output("InfraValidator", "blessing"))
+    examples = result.output(steps.EXAMPLE_GEN.id, "examples")
+    read_data(data, examples, result.output(steps.STATISTICS_GEN.id, "statistics"),
+              result.output(steps.TRANSFORM.id, "transformed_examples"))
+    model = result.output(steps.TRAINER.id, "model")
+    read_training(data, model, result.output(steps.TRAINER.id, "model_run"))
+    read_evaluation(data, result.execution_properties.get(steps.EVALUATOR.id, {}),
+                    result.output(steps.EVALUATOR.id, "evaluation"))
+    data.serving_checks = serving_checks(result.output(steps.INFRA_VALIDATOR.id, "blessing"))
     if model is not None and examples is not None:
         read_predictions(data, training_results.serving_model_dir(model.uri), split_files(examples.uri, "test"))
     return data
@@ -114,18 +116,18 @@ def from_result(result: RunResult, changed_config: Optional[dict] = None) -> Pag
 def recorded_config(execution_properties: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The config fields the run's executions recorded, by `--set` key."""
     values: dict[str, Any] = {}
-    trainer = execution_properties.get("Trainer", {})
+    trainer = execution_properties.get(steps.TRAINER.id, {})
     for key, value in json.loads(trainer.get("custom_config") or "{}").items():
         values[f"trainer.{key}"] = value
     for tunable in tunables.TUNABLES:
         recorded = execution_properties.get(tunable.component, {})
         if tunable.name in recorded:
             values[tunable.key] = recorded[tunable.name]
-    evaluator = execution_properties.get("Evaluator", {})
+    evaluator = execution_properties.get(steps.EVALUATOR.id, {})
     drop = evaluation_lib.max_accuracy_drop(evaluator.get("eval_config"))
     if drop is not None:
         values["evaluator.max_accuracy_drop"] = drop
-    example_gen = execution_properties.get("TfdsExampleGen", {})
+    example_gen = execution_properties.get(steps.EXAMPLE_GEN.id, {})
     for split in json.loads(example_gen.get("input_config") or "{}").get("splits", []):
         values[f"data.{split['name']}_split"] = split["pattern"]
     for key in ("source", "archive", "folder"):

@@ -22,6 +22,7 @@ from tfx.orchestration.kubeflow.v2.pipeline_builder import DEFAULT_IMAGE_PATH_KE
 
 from components.config import TrainerConfig
 from components.evaluator.spec import GATE_BASELINE_KEY
+from pipeline import steps
 from pipeline.config import kubeflow as kubeflow_config_lib
 from pipeline.config import rules
 from pipeline.config.settings import (DEFAULT_GPU_IMAGE, DEFAULT_IMAGE, IN_PROCESS_BEAM_RUNNER, ConfigError,
@@ -29,11 +30,6 @@ from pipeline.config.settings import (DEFAULT_GPU_IMAGE, DEFAULT_IMAGE, IN_PROCE
 from pipeline.pipeline import create_pipeline
 from pipeline.runners import inputs
 
-TRAINER_ID = "Trainer"
-# Tasks whose outcome depends on the serving folder at run time (the Evaluator's baseline is
-# the model served then; the Pusher pushes on its verdict): KFP's cache, keyed on a spec
-# compiled once, would reuse a verdict against a model no longer served, so it is off for them.
-UNCACHED_TASKS = ("Evaluator", "Pusher")
 OUTPUT_SUFFIXES = (".yaml", ".yml", ".json")
 
 # What every compiled task runs: our entrypoint, which puts the executor input each runner
@@ -82,7 +78,7 @@ def compile_kubeflow(
     defaults = runtime_parameter_defaults(pipeline)
     pipeline_job = runner.run(pipeline, parameter_values=defaults, write_out=False)
     declare_parameter_defaults(pipeline_job["pipelineSpec"], defaults)
-    disable_cache(pipeline_job["pipelineSpec"], UNCACHED_TASKS)
+    disable_cache(pipeline_job["pipelineSpec"], steps.uncached())
     # A run submitted without a root would otherwise fall back to KFP's default minio:// root.
     pipeline_job["pipelineSpec"]["defaultPipelineRoot"] = kubeflow_config.resolved_pipeline_root
     _write_atomically(output, _serialize(pipeline_job, output))
@@ -144,7 +140,7 @@ def task_images(image: str, gpu_image: Optional[str], gpus: int) -> str | dict[s
     from component id to image, the Trainer's the GPU image and the rest the CPU image."""
     if gpus == 0:
         return image
-    return {DEFAULT_IMAGE_PATH_KEY: image, TRAINER_ID: gpu_image}
+    return {DEFAULT_IMAGE_PATH_KEY: image, steps.TRAINER.id: gpu_image}
 
 
 def check_output_path(output: str) -> None:
@@ -166,7 +162,7 @@ def request_trainer_gpus(pipeline: tfx.dsl.Pipeline, trainer_config: TrainerConf
         raise ConfigError(f"trainer.gpus={gpus}: expected 0 or more GPUs")
     if gpus == 0:
         return
-    trainer = next(component for component in pipeline.components if component.id == TRAINER_ID)
+    trainer = next(component for component in pipeline.components if component.id == steps.TRAINER.id)
     trainer.with_platform_config(
         ResourceSpec(
             accelerator=ResourceSpec.AcceleratorConfig(
@@ -182,7 +178,7 @@ def drop_build_time_gate_baseline(pipeline: tfx.dsl.Pipeline) -> None:
     part of a local run's cache key): a spec compiled once would carry a stale one; on
     Kubeflow the Evaluator and Pusher are never cached instead (`disable_cache`)."""
     for component in pipeline.components:
-        if component.id in UNCACHED_TASKS:
+        if component.id in steps.uncached():
             component.exec_properties.pop(GATE_BASELINE_KEY, None)
 
 

@@ -1,0 +1,61 @@
+"""The pipeline's steps, one row each, in create_pipeline's order: what every part of a run
+needs to know about a step besides its wiring.
+
+The run record keeps each step's `outputs` (ML Metadata's, or kfp.local's task outputs); the
+Kubeflow compile turns KFP's cache off for a step that is not `cached`; a run counts a step that
+did not run as unfinished unless it `may_skip`. The run page and the summary list the steps the
+record holds. `tests/steps_test.py` checks the table against create_pipeline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Mapping
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    id: str  # the component's id: its node in ML Metadata, its task in the compiled spec
+    # The outputs the run record keeps: output key -> ML Metadata type name.
+    outputs: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # False for a step whose outcome depends on the serving folder at run time: KFP's cache,
+    # keyed on a spec compiled once, would reuse a verdict against a model no longer served.
+    cached: bool = True
+    # True for a step whose not running leaves the run complete.
+    may_skip: bool = False
+
+
+EXAMPLE_GEN = Step("TfdsExampleGen", {"examples": "Examples"})
+STATISTICS_GEN = Step("StatisticsGen", {"statistics": "ExampleStatistics"})
+SCHEMA_GEN = Step("SchemaGen")
+EXAMPLE_VALIDATOR = Step("ExampleValidator")
+TRANSFORM = Step("Transform", {"transformed_examples": "Examples"})
+TRAINER = Step("Trainer", {"model": "Model", "model_run": "ModelRun"})
+EVALUATOR = Step("Evaluator", {"evaluation": "ModelEvaluation", "blessing": "ModelBlessing"}, cached=False)
+INFRA_VALIDATOR = Step("InfraValidator", {"blessing": "InfraBlessing"})
+PUSHER = Step("Pusher", {"pushed_model": "PushedModel"}, cached=False)
+
+STEPS: tuple[Step, ...] = (
+    EXAMPLE_GEN,
+    STATISTICS_GEN,
+    SCHEMA_GEN,
+    EXAMPLE_VALIDATOR,
+    TRANSFORM,
+    TRAINER,
+    EVALUATOR,
+    INFRA_VALIDATOR,
+    PUSHER,
+)
+
+
+def result_outputs() -> dict[tuple[str, str], str]:
+    """The outputs a run's record keeps, by (step id, output key), with their ML Metadata types."""
+    return {(step.id, key): type_name for step in STEPS for key, type_name in step.outputs.items()}
+
+
+def uncached() -> tuple[str, ...]:
+    return tuple(step.id for step in STEPS if not step.cached)
+
+
+def may_skip(step_id: str) -> bool:
+    return any(step.id == step_id and step.may_skip for step in STEPS)
