@@ -10,6 +10,15 @@ MIXED_PRECISION_SETTINGS = ("auto", "true", "false")
 SAMPLE_ARCHIVE_NAME = "kagglecatsanddogs_5340.zip"
 # The Examples artifact's split names.
 TRAIN_SPLIT, EVAL_SPLIT, TEST_SPLIT = "train", "eval", "test"
+# The runtime tunables, by config section: the settings a compiled pipeline exposes as runtime
+# parameters (a user may change them per run). Each is an exec property of the section's
+# component, of the same name and type; the component specs, the pipeline's wiring, the rules
+# and the run page all read this one declaration (pipeline/config/tunables.py).
+RUNTIME_TUNABLES: dict[str, dict[str, type]] = {
+    "trainer": {"phase1_epochs": int, "phase2_epochs": int, "phase1_learning_rate": float,
+                "phase2_learning_rate": float},
+    "evaluator": {"accuracy_bar": float},
+}
 
 
 @dataclasses.dataclass

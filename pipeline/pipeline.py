@@ -16,6 +16,7 @@ from components.infra_validator import InfraValidator
 from components.pusher import Pusher
 from components.trainer import RUN_FN, Trainer
 from components.transform import PREPROCESSING_FN, Transform
+from pipeline import steps
 from pipeline.config import tunables
 from pipeline.config.settings import PipelineConfig
 
@@ -60,7 +61,7 @@ def create_pipeline(
         train_args=tfx.proto.TrainArgs(splits=[TRAIN_SPLIT]),
         eval_args=tfx.proto.EvalArgs(splits=[EVAL_SPLIT]),
         custom_config=config.trainer.to_custom_config(),
-        **tunable_values("Trainer", config.trainer, tunable),
+        **tunable_values(steps.TRAINER.id, config.trainer, tunable),
         # A rerun after a crash, or a Kubeflow retry, resumes from the last finished epoch.
         checkpoint_root=f"{config.resolved_pipeline_root}/{TRAINER_CHECKPOINTS}",
     )
@@ -72,7 +73,7 @@ def create_pipeline(
         serving_dir=config.model_serving_dir,
         eval_config=build_eval_config(config.evaluator.accuracy_bar, config.evaluator.max_accuracy_drop),
         example_splits=[TEST_SPLIT],
-        **tunable_values("Evaluator", config.evaluator, tunable),
+        **tunable_values(steps.EVALUATOR.id, config.evaluator, tunable),
     )
 
     infra_validator = InfraValidator(

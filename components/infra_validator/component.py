@@ -18,9 +18,6 @@ from tfx.types import standard_artifacts
 from components.config import TEST_SPLIT
 from components.infra_validator import executor, spec
 
-DEFAULT_TIMEOUT_SECONDS = 600
-DEFAULT_CANARY_SIZE = 8
-
 
 class InfraValidator(base_component.BaseComponent):
     SPEC_CLASS = spec.InfraValidatorSpec
@@ -30,12 +27,13 @@ class InfraValidator(base_component.BaseComponent):
         self,
         model: types.BaseChannel,
         examples: types.BaseChannel,
-        timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS,
+        timeout_seconds: int,
+        canary_size: int,
         canary_split: str = TEST_SPLIT,
-        canary_size: int = DEFAULT_CANARY_SIZE,
     ):
         """`timeout_seconds` bounds the whole validation (loading the model, the warm-up and
-        the canaries); the canary batch is the first `canary_size` examples of `canary_split`."""
+        the canaries); the canary batch is the first `canary_size` examples of `canary_split`.
+        Their defaults are the settings' (infra_validator.*, pipeline/config/settings.py)."""
         super().__init__(
             spec=spec.InfraValidatorSpec(
                 model=model,

@@ -37,12 +37,13 @@ class Trainer(trainer_component.Trainer):
         train_args: trainer_pb2.TrainArgs,
         eval_args: trainer_pb2.EvalArgs,
         custom_config: dict[str, Any],
-        phase1_epochs: Tunable,
-        phase2_epochs: Tunable,
-        phase1_learning_rate: Tunable,
-        phase2_learning_rate: Tunable,
         checkpoint_root: Optional[str] = None,
+        **tunables: Tunable,
     ):
+        """`tunables`: a value or RuntimeParameter for each of spec.TUNABLE_TYPES (both phases'
+        epochs and learning rates)."""
+        if set(tunables) != set(spec.TUNABLE_TYPES):
+            raise TypeError(f"Trainer takes the tunables {sorted(spec.TUNABLE_TYPES)}, got {sorted(tunables)}")
         # Trainer.__init__ builds a plain TrainerSpec; this spec class extends it, so start one level up.
         super(trainer_component.Trainer, self).__init__(
             spec=spec.TrainerSpec(
@@ -56,10 +57,7 @@ class Trainer(trainer_component.Trainer):
                 custom_config=json_utils.dumps(
                     {key: value for key, value in custom_config.items() if key not in spec.TUNABLE_TYPES}
                 ),
-                phase1_epochs=phase1_epochs,
-                phase2_epochs=phase2_epochs,
-                phase1_learning_rate=phase1_learning_rate,
-                phase2_learning_rate=phase2_learning_rate,
+                **tunables,
                 checkpoint_root=checkpoint_root,
                 model=types.Channel(type=standard_artifacts.Model),
                 model_run=types.Channel(type=standard_artifacts.ModelRun),

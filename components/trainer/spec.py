@@ -4,19 +4,12 @@ where checkpoints go."""
 from tfx.types import standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
 
-PHASE1_EPOCHS_KEY = "phase1_epochs"
-PHASE2_EPOCHS_KEY = "phase2_epochs"
-PHASE1_LEARNING_RATE_KEY = "phase1_learning_rate"
-PHASE2_LEARNING_RATE_KEY = "phase2_learning_rate"
+from components.config import RUNTIME_TUNABLES
+
 # Folder under which each training's per-epoch checkpoints go (see components/trainer/checkpoints.py).
 CHECKPOINT_ROOT_KEY = "checkpoint_root"
 # The run_fn reads these keys from custom_config; here each has its own exec property.
-TUNABLE_TYPES = {
-    PHASE1_EPOCHS_KEY: int,
-    PHASE2_EPOCHS_KEY: int,
-    PHASE1_LEARNING_RATE_KEY: float,
-    PHASE2_LEARNING_RATE_KEY: float,
-}
+TUNABLE_TYPES = RUNTIME_TUNABLES["trainer"]
 
 
 class TrainerSpec(standard_component_specs.TrainerSpec):

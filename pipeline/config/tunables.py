@@ -1,10 +1,17 @@
-"""The runtime tunables: the settings a compiled pipeline exposes as runtime parameters, which
-a user may change per run (`run-compiled --param NAME=VALUE`, KFP's UI). The pipeline's
-wiring, the settings' rules and the run page all read this one table."""
+"""The runtime tunables as settings: each one declared once, in components/config.py
+(RUNTIME_TUNABLES), here with the setting it stands for and the step that takes it. A user
+may change them per run (`run-compiled --param NAME=VALUE`, KFP's UI); the pipeline's wiring,
+the settings' rules and the run page read this table."""
 
 from __future__ import annotations
 
 import dataclasses
+
+from components.config import RUNTIME_TUNABLES
+from pipeline import steps
+
+# The step that takes each section's tunables.
+SECTION_STEPS = {"trainer": steps.TRAINER.id, "evaluator": steps.EVALUATOR.id}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,13 +27,9 @@ class Tunable:
         return self.key.split(".", 1)[1]
 
 
-TUNABLES: tuple[Tunable, ...] = (
-    Tunable("phase1_epochs", "trainer.phase1_epochs", "Trainer", int),
-    Tunable("phase2_epochs", "trainer.phase2_epochs", "Trainer", int),
-    Tunable("phase1_learning_rate", "trainer.phase1_learning_rate", "Trainer", float),
-    Tunable("phase2_learning_rate", "trainer.phase2_learning_rate", "Trainer", float),
-    Tunable("accuracy_bar", "evaluator.accuracy_bar", "Evaluator", float),
-)
+TUNABLES: tuple[Tunable, ...] = tuple(
+    Tunable(name, f"{section}.{name}", SECTION_STEPS[section], kind)
+    for section, declared in RUNTIME_TUNABLES.items() for name, kind in declared.items())
 BY_NAME = {tunable.name: tunable for tunable in TUNABLES}
 
 
