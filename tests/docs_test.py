@@ -371,3 +371,53 @@ def test_the_placeholders_become_concrete_values():
 def test_a_wrong_flag_fails_to_parse():
     assert parse(concrete_argv("python -m pipeline run --no-such-flag"))[0] is None
     assert parse(concrete_argv("python -m pipeline run --profile demo"))[0] is not None
+
+
+LAYOUT_PAGES = (README, REPO / "docs" / "development.md")
+LAYOUT_ENTRY = re.compile(r"[\w.-]+(?:/[\w.-]+)*/|[\w.-]+(?:/[\w.-]+)*\.\w+")
+
+
+def layout_paths(page: pathlib.Path) -> list[tuple[int, str]]:
+    """(line, path) of every entry of the page's layout tree (the code block under "## Layout"):
+    a folder ends in '/', a file has a suffix; an entry's parent is the folder above it that is
+    indented less."""
+    lines = page.read_text().splitlines()
+    start = lines.index("## Layout")
+    first = next(i for i in range(start, len(lines)) if FENCE.match(lines[i]))
+    end = next(i for i in range(first + 1, len(lines)) if FENCE.match(lines[i]))
+    found, parents = [], []  # parents: (indent, folder path)
+    for number in range(first + 1, end):
+        line = lines[number]
+        indent = len(line) - len(line.lstrip())
+        entries = []
+        for segment in re.split(r"\s{2,}", line.strip()):
+            if not LAYOUT_ENTRY.fullmatch(segment):
+                break
+            entries.append(segment)
+        if not entries:
+            continue
+        parents = [(level, folder) for level, folder in parents if level < indent]
+        base = parents[-1][1] if parents else ""
+        for entry in entries:
+            found.append((number + 1, base + entry))
+        if len(entries) == 1 and entries[0].endswith("/"):
+            parents.append((indent, base + entries[0]))
+    return found
+
+
+@pytest.mark.parametrize("page", LAYOUT_PAGES, ids=lambda page: page.name)
+def test_every_path_of_the_layout_trees_exists(page):
+    missing = [f"{page.name}:{line}: {path}" for line, path in layout_paths(page) if not (REPO / path).exists()]
+    assert missing == []
+
+
+def test_every_package_appears_in_a_layout_tree():
+    """Each package of pipeline/ and components/ and each test folder is named in README's or
+    development.md's layout (development.md's is module by module)."""
+    named = {path.rstrip("/") for page in LAYOUT_PAGES for _, path in layout_paths(page)}
+    named |= {path.rsplit("/", 1)[0] for path in named if "/" in path}
+    folders = [path.parent for top in ("pipeline", "components") for path in (REPO / top).rglob("__init__.py")]
+    folders += [path for path in (REPO / "tests").iterdir() if path.is_dir() and any(path.glob("*_test.py"))]
+    missing = sorted(str(folder.relative_to(REPO)) for folder in folders
+                     if str(folder.relative_to(REPO)) not in named)
+    assert missing == []
