@@ -47,7 +47,7 @@ from pipeline.config.settings import REPO_ROOT, ConfigError, load_profile
 from pipeline.results import task_outputs
 from pipeline.results.record import RunResult
 from pipeline.results.task_outputs import TaskRecord
-from pipeline.runners import lock
+from pipeline.runners import lock, progress
 
 _PYTHON_NAMES = ("python", "python3")
 _KFP_TYPES = {"NUMBER_INTEGER": int, "NUMBER_DOUBLE": float, "STRING": str, "BOOLEAN": bool}
@@ -141,13 +141,13 @@ def _recording_tasks(records: dict[str, TaskRecord]) -> Iterator[None]:
 
     def run_and_record(*args, **kwargs):
         name = _task_name(kwargs.get("component_name", args[1] if len(args) > 1 else "task"))
-        print(f"[pipeline] {name} started", flush=True)
+        print(progress.started_line(name), flush=True)
         started = time.monotonic()
         outputs, task_status = original(*args, **kwargs)
         seconds = time.monotonic() - started
         succeeded = task_status.name == "SUCCESS"
         records[name] = TaskRecord("complete" if succeeded else "failed", seconds, started - run_started, outputs)
-        print(f"[pipeline] {name} {'finished' if succeeded else 'FAILED'} in {seconds:.1f} s", flush=True)
+        print(progress.ended_line(name, succeeded, seconds), flush=True)
         return outputs, task_status
 
     task_dispatcher.run_single_task_implementation = run_and_record
