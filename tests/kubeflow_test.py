@@ -140,13 +140,13 @@ def test_every_executor_is_one_open_source_kfp_runs(tmp_path, profile_args):
 
 
 def test_every_container_runs_the_image_through_our_task_entrypoint(spec):
-    """pipeline/runners/task_entrypoint.py, which hands over to TFX's entrypoint
+    """pipeline/task/entrypoint.py, which hands over to TFX's entrypoint
     (tests/task_entrypoint_test.py runs it in every runner's shape)."""
     containers = container_executors(spec)
     assert len(containers) == len(EXPECTED_UPSTREAM)
     assert {container["image"] for container in containers.values()} == {IMAGE}
     assert {tuple(container["command"]) for container in containers.values()} == {
-        ("python", "-m", "pipeline.runners.task_entrypoint")
+        ("python", "-m", "pipeline.task.entrypoint")
     }
 
 

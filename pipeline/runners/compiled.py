@@ -6,7 +6,7 @@ passing between tasks. What it lacks is a way to run a container task without a 
 engine: its SubprocessRunner refuses container components. `ContainerTaskAsSubprocess` runs
 each container's command and arguments, unchanged, as a subprocess of this environment, which
 holds what the image holds (the Dockerfile installs this project and pyproject's pins): the
-command a cluster runs, our task entrypoint (pipeline/runners/task_entrypoint.py), which takes
+command a cluster runs, our task entrypoint (pipeline/task/entrypoint.py), which takes
 kfp.local's executor input as it takes the backend's.
 
 With `--in-image IMAGE` (`run_compiled(..., in_image=IMAGE)`) every container task runs as a

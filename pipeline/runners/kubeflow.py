@@ -33,8 +33,8 @@ from pipeline.runners import inputs
 OUTPUT_SUFFIXES = (".yaml", ".yml", ".json")
 
 # What every compiled task runs: our entrypoint, which puts the executor input each runner
-# gives into the shape TFX's own entrypoint reads, then runs TFX's (pipeline/runners/task_entrypoint.py).
-TASK_COMMAND = ["python", "-m", "pipeline.runners.task_entrypoint"]
+# gives into the shape TFX's own entrypoint reads, then runs TFX's (pipeline/task/entrypoint.py).
+TASK_COMMAND = ["python", "-m", "pipeline.task.entrypoint"]
 
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 
