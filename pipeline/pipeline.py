@@ -1,8 +1,8 @@
-"""The pipeline, wired like its diagram:
-
-ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform -> Trainer
-  -> Evaluator (baseline: the model being served)         -> Pusher
-  -> InfraValidator (the candidate in TF Serving's loader) ->
+"""The pipeline, as README's diagram draws it (tests/readme_diagram_test.py checks the drawing's
+steps and edges against this one): TfdsExampleGen -> StatisticsGen -> SchemaGen ->
+ExampleValidator, SchemaGen -> Transform -> Trainer, then the Evaluator (baseline: the model
+being served) and the InfraValidator (the candidate in TF Serving's loader) side by side, both
+blessings into the Pusher.
 """
 
 from typing import Any, Callable, Optional, Union

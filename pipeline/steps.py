@@ -3,14 +3,14 @@ needs to know about a step besides its wiring.
 
 The run record keeps each step's `outputs` (ML Metadata's, or kfp.local's task outputs); the
 Kubeflow compile turns KFP's cache off for a step that is not `cached`; a run counts a step that
-did not run as unfinished unless it `may_skip`. The run page and the summary list the steps the
-record holds. `tests/steps_test.py` checks the table against create_pipeline.
+did not run as unfinished unless it `may_skip`. The progress lines give a step's place in the
+table; the run page and the summary list the steps the record holds, in the table's terms. `tests/steps_test.py` checks the table against create_pipeline.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping
+from typing import Mapping, Optional
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,3 +59,8 @@ def uncached() -> tuple[str, ...]:
 
 def may_skip(step_id: str) -> bool:
     return any(step.id == step_id and step.may_skip for step in STEPS)
+
+
+def position(step_id: str) -> Optional[int]:
+    """The step's place in the table, from 1; None for a step the table lacks."""
+    return next((number for number, step in enumerate(STEPS, start=1) if step.id == step_id), None)

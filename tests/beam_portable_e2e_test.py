@@ -34,11 +34,11 @@ from tfx.utils import proto_utils
 from components.evaluator import Evaluator, build_eval_config
 from components.evaluator import executor as evaluator_executor
 from conftest import FIRST_RUN_SETTINGS, run_demo
+from pipeline.beam import services as beam_services
+from pipeline.beam.arguments import beam_args
 from pipeline.cli import exit_status
 from pipeline.config.settings import apply_overrides, load_profile
 from pipeline.results.evaluation import read_metrics
-from pipeline.runners import beam_services
-from pipeline.runners.inputs import beam_args
 
 pytestmark = pytest.mark.e2e
 

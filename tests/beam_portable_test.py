@@ -1,5 +1,5 @@
 """beam_runner=portable without a pipeline run: its settings and Beam arguments, the local job
-service and worker pool (`pipeline.runners.beam_services`, `python -m pipeline beam-services`),
+service and worker pool (`pipeline.beam.services`, `python -m pipeline beam-services`),
 the pre-flight check of both addresses, and a small Beam pipeline through them.
 tests/beam_portable_e2e_test.py runs the demo on them."""
 
@@ -17,11 +17,12 @@ import pytest
 from apache_beam.portability.api import beam_fn_api_pb2, endpoints_pb2
 from apache_beam.runners.portability import portable_runner
 
+from pipeline.beam import services as beam_services
+from pipeline.beam.arguments import beam_args, portable_beam_args
 from pipeline.cli import exit_status
 from pipeline.config import rules as config_rules
 from pipeline.config.settings import DEFAULT_IMAGE, ConfigError, apply_overrides, load_profile
-from pipeline.runners import beam_services, local, preflight
-from pipeline.runners.inputs import beam_args, portable_beam_args
+from pipeline.runners import local, preflight
 
 JOB, POOL = "127.0.0.1:8099", "127.0.0.1:50000"
 PORTABLE = ("beam_runner=portable", f"beam_job_endpoint={JOB}", f"beam_worker_pool={POOL}")

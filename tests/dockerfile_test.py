@@ -17,7 +17,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEBIAN_GLIBC = {"bookworm": (2, 36), "trixie": (2, 41)}
 MIN_GLIBC = (2, 39)
 # What every compiled task runs, and the TFX entrypoint it hands over to.
-ENTRYPOINT_MODULES = ("pipeline.runners.task_entrypoint", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor")
+ENTRYPOINT_MODULES = ("pipeline.task.entrypoint", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor")
 PIP_CACHE = "/root/.cache/pip"
 
 

@@ -9,7 +9,12 @@
 - every `python -m pipeline ...` command in a code block or in backticks parses with the CLI's
   own parser once its placeholders have concrete values, with `--set` keys the config has and
   `--param` names that are runtime tunables; every flag written alone in backticks is one of
-  the CLI's; every `make X` is a Makefile target.
+  the CLI's; every `make X` is a Makefile target;
+- every path of README's and development.md's layout trees exists, and every package and test
+  folder appears in one of them;
+- every module, name and project path the code's docstrings write exists.
+
+README's drawing of the DAG is checked against create_pipeline in tests/readme_diagram_test.py.
 """
 
 from __future__ import annotations
@@ -208,7 +213,8 @@ def top_level_names(module: pathlib.Path) -> set[str]:
 
 
 def module_path_problem(dotted: str) -> str:
-    """Why `dotted` (pipeline.x.y or components.x.NAME) names nothing; "" when it does."""
+    """Why `dotted` (a module, e.g. pipeline.runners.local, or a name in one, e.g.
+    components.trainer.RUN_FN) names nothing; "" when it does."""
     parts = dotted.split(".")
     for length in range(len(parts), 0, -1):
         base = REPO.joinpath(*parts[:length])
@@ -421,3 +427,50 @@ def test_every_package_appears_in_a_layout_tree():
     missing = sorted(str(folder.relative_to(REPO)) for folder in folders
                      if str(folder.relative_to(REPO)) not in named)
     assert missing == []
+
+
+DOCSTRING_SOURCES = ("pipeline", "components", "data", "tests", "tools")
+DOCSTRING_MODULE = re.compile(r"(?<![\w./-])(?:pipeline|components)(?:\.[A-Za-z_]\w*)+")
+DOCSTRING_PATH = re.compile(r"(?<![\w./-])(?:pipeline|components|data|tests|tools|docs)/[\w./-]*[\w/]")
+
+
+def docstrings() -> list[tuple[str, int, str]]:
+    """(file, line, docstring) of every module, class and function of the project's code."""
+    found = []
+    for top in DOCSTRING_SOURCES:
+        for path in sorted((REPO / top).rglob("*.py")):
+            tree = ast.parse(path.read_text(), str(path))
+            for node in [tree, *ast.walk(tree)]:
+                if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                    text = ast.get_docstring(node, clean=False)
+                    if text:
+                        found.append((str(path.relative_to(REPO)), node.body[0].lineno, text))
+    return found
+
+
+def docstring_problems(docs: list[tuple[str, int, str]]) -> list[str]:
+    problems = []
+    for where, line, text in docs:
+        for dotted in DOCSTRING_MODULE.findall(text):
+            problem = module_path_problem(dotted)
+            if problem:
+                problems.append(f"{where}:{line}: {dotted}: {problem}")
+        for path in DOCSTRING_PATH.findall(text):
+            if not (REPO / path).exists() and not is_generated(path):
+                problems.append(f"{where}:{line}: {path}: no such file or folder")
+    return problems
+
+
+def test_every_module_and_path_a_docstring_names_exists():
+    """`pipeline.runners.local`, `components.trainer.RUN_FN`, pipeline/runners/local.py and the
+    like in the code's docstrings name modules, names and files that exist."""
+    assert docstring_problems(docstrings()) == []
+
+
+def test_the_docstring_check_finds_what_is_gone():
+    made_up = [("x.py", 1, "Runs pipeline.runners.no_such_module, see pipeline/runners/gone.py; "
+                           "pipeline.pipeline.create_pipeline and pipeline/steps.py exist.")]
+    assert docstring_problems(made_up) == [
+        "x.py:1: pipeline.runners.no_such_module: pipeline/runners/__init__.py defines no no_such_module",
+        "x.py:1: pipeline/runners/gone.py: no such file or folder",
+    ]

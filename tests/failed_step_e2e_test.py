@@ -19,8 +19,8 @@ import socket
 import pytest
 
 from conftest import run_demo
+from pipeline.beam import services as beam_services
 from pipeline.cli import exit_status
-from pipeline.runners import beam_services
 
 pytestmark = pytest.mark.e2e
 

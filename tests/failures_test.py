@@ -9,9 +9,9 @@ import logging
 import apache_beam as beam
 import pytest
 
+from pipeline.beam.arguments import beam_args
 from pipeline.config.settings import load_profile
 from pipeline.runners import failures, local
-from pipeline.runners.inputs import beam_args
 
 # What Beam's PortableRunner raised when its job service could not start an SDK worker (a worker
 # pool nothing listens on); the job's traceback is inside the message.

@@ -182,7 +182,7 @@ def test_a_full_profile_run_on_the_cpu_announces_it_before_example_gen_starts(tm
         if line.startswith("[pipeline] TfdsExampleGen started"):
             process.send_signal(signal.SIGINT)
     assert process.wait(timeout=300) == exit_status.INTERRUPTED, "\n".join(lines[-40:])
-    started = lines.index("[pipeline] TfdsExampleGen started")
+    started = next(number for number, line in enumerate(lines) if line.startswith("[pipeline] TfdsExampleGen started"))
     notice_lines = [line for line in lines[:started] if line.startswith("[pipeline] ")]
     assert "[pipeline] the Trainer trains on the CPU: no NVIDIA driver: libcuda.so.1 is not on the dynamic linker's " \
            "path" in notice_lines[-3]

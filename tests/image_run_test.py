@@ -1,5 +1,5 @@
 """The demo's compiled pipeline with every task in a container of the built image:
-`run-compiled --in-image IMAGE` (pipeline/runners/compiled.py) runs each task through the Docker
+`run-compiled --in-image IMAGE` (pipeline/containers/image_run.py) runs each task through the Docker
 API (Docker, or Podman's `tools/image/podman-service`), as the image's own user (uid 1000).
 
 `make image REUSE=1` reuses an image built from the same inputs (tests/support/container_host.py says

@@ -67,14 +67,14 @@ def test_the_docker_api_lists_and_runs_the_image(docker_host, image):
         client.close()
 
 
-# In the image: a job service and a worker pool (pipeline/runners/beam_services.py), and a
+# In the image: a job service and a worker pool (pipeline/beam/services.py), and a
 # Beam pipeline whose one step, on an SDK worker process the pool starts with the image's
 # interpreter, imports what the pipeline's Beam steps run.
 BEAM_WORKER_SCRIPT = r"""
 import os, sys, tempfile
 import apache_beam as beam
-from pipeline.runners import beam_services
-from pipeline.runners.inputs import portable_beam_args
+from pipeline.beam import services as beam_services
+from pipeline.beam.arguments import portable_beam_args
 
 def step_imports(_):
     import components.example_gen.executor, components.transform.executor, components.evaluator.executor

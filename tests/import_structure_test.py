@@ -179,7 +179,7 @@ def data_edges() -> set[tuple[str, str]]:
 
 
 def test_a_step_imports_another_step_only_along_a_data_edge():
-    """Steps sit side by side and share components/config, features and serving; a step may
+    """Steps sit side by side and share components/config.py, features.py and serving/; a step may
     import its upstream step's code only where that step's output flows into it (the Trainer
     exports the Transform's preprocessing with the model)."""
     top_level, in_functions = import_graph()

@@ -140,13 +140,13 @@ def test_every_executor_is_one_open_source_kfp_runs(tmp_path, profile_args):
 
 
 def test_every_container_runs_the_image_through_our_task_entrypoint(spec):
-    """pipeline/runners/task_entrypoint.py, which hands over to TFX's entrypoint
+    """pipeline/task/entrypoint.py, which hands over to TFX's entrypoint
     (tests/task_entrypoint_test.py runs it in every runner's shape)."""
     containers = container_executors(spec)
     assert len(containers) == len(EXPECTED_UPSTREAM)
     assert {container["image"] for container in containers.values()} == {IMAGE}
     assert {tuple(container["command"]) for container in containers.values()} == {
-        ("python", "-m", "pipeline.runners.task_entrypoint")
+        ("python", "-m", "pipeline.task.entrypoint")
     }
 
 
@@ -290,13 +290,13 @@ def test_run_compiled_in_image_runs_the_gpu_task_in_the_runs_image_not_the_specs
     GPU image, for the Trainer), and the task runs in IMAGE all the same."""
     from kfp.local import status
 
-    from pipeline.runners import compiled
+    from pipeline.containers import image_run as image_run_lib
 
     client = RecordingDockerClient()
-    image_run = compiled.ImageRun(client, "unix:///run/docker.sock", "localhost/cats-dogs-tfx:0.1.0", "sha256:cpu",
-                                  "1000:1000", [])
-    task = compiled.ContainerTaskInImage(image_run, {}, image=GPU_IMAGE, full_command=["python", "-c", "pass"],
-                                         pipeline_root=str(tmp_path), runner=None)
+    image_run = image_run_lib.ImageRun(client, "unix:///run/docker.sock", "localhost/cats-dogs-tfx:0.1.0",
+                                       "sha256:cpu", "1000:1000", [])
+    task = image_run_lib.ContainerTaskInImage(image_run, {}, image=GPU_IMAGE, full_command=["python", "-c", "pass"],
+                                              pipeline_root=str(tmp_path), runner=None)
     assert task.run() == status.Status.SUCCESS
     assert client.created == [("sha256:cpu", ["python", "-c", "pass"])]
 

@@ -7,9 +7,9 @@ import pytest
 from apache_beam.runners.portability import fn_api_runner, prism_runner
 from tfx.utils import dependency_utils
 
-from pipeline.runners import preflight
+from pipeline.beam.arguments import beam_args
 from pipeline.config.settings import DEFAULT_IMAGE, ConfigError, apply_overrides, load_profile
-from pipeline.runners.inputs import beam_args
+from pipeline.runners import preflight
 
 
 def test_direct_runner_in_memory_by_default():

@@ -26,9 +26,17 @@ def test_start_and_end_of_each_component_with_duration(monkeypatch):
     progress, out = run_with_progress(monkeypatch, lambda self: "launched")
     with progress:
         assert launcher.Launcher.launch(fake_launcher("Trainer")) == "launched"
-    assert out.getvalue().splitlines() == ["[pipeline] Trainer started", "[pipeline] Trainer finished in 2.5 s"]
+    assert out.getvalue().splitlines() == ["[pipeline] Trainer started (step 6 of 9)",
+                                           "[pipeline] Trainer finished in 2.5 s"]
     assert progress.seconds == {"Trainer": 2.5}
     assert progress.current is None
+
+
+def test_a_step_the_table_lacks_still_shows(monkeypatch):
+    progress, out = run_with_progress(monkeypatch, lambda self: "launched")
+    with progress:
+        launcher.Launcher.launch(fake_launcher("ModelCard"))
+    assert out.getvalue().splitlines() == ["[pipeline] ModelCard started", "[pipeline] ModelCard finished in 2.5 s"]
 
 
 def test_a_failing_component_is_named_and_the_launcher_restored(monkeypatch):

@@ -1,6 +1,6 @@
 """The step table (pipeline/steps.py) against create_pipeline, and a step added to a copy of
 the pipeline (one call in create_pipeline, one row in the table) reaching the run record, the
-summary, the run page and the Kubeflow compile with no other edit."""
+summary, the progress lines, the run page and the Kubeflow compile with no other edit."""
 
 import dataclasses
 import pathlib
@@ -20,6 +20,7 @@ from pipeline.pipeline import create_pipeline
 from pipeline.results.task_outputs import TaskRecord, from_task_outputs
 from pipeline.run_page import html as run_page_html
 from pipeline.run_page.data import PageData
+from pipeline.runners import progress
 
 PIPELINE_SOURCE = pathlib.Path(__file__).resolve().parent.parent / "pipeline" / "pipeline.py"
 NEW_STEP = steps.Step("ModelCard", {"card": "ExampleAnomalies"}, cached=False)
@@ -79,6 +80,7 @@ def test_a_new_step_reaches_the_record_the_summary_and_the_page(new_step):
     assert result.summary()["components"]["ModelCard"] == {"status": "complete", "seconds": 1.0}
     assert any(line.split()[:2] == ["ModelCard", "complete"] for line in result.render().splitlines())
     assert "<td>ModelCard</td>" in run_page_html.render(PageData(result=result))
+    assert progress.started_line("ModelCard") == "[pipeline] ModelCard started (step 9 of 10)"
     del records["ModelCard"]
     assert from_task_outputs("cats-vs-dogs", "run-2", records, [n.id for n in pipeline.components]).unfinished() == [
         "ModelCard"]

@@ -1,4 +1,4 @@
-"""Our task entrypoint (pipeline/runners/task_entrypoint.py) runs every task of the demo's
+"""Our task entrypoint (pipeline/task/entrypoint.py) runs every task of the demo's
 compiled Kubeflow spec with the executor input each runner really gives it.
 
 The open-source KFP backend is the case that matters: every one of the 8 tasks runs, chained,
@@ -22,10 +22,10 @@ import time
 import pytest
 import yaml
 
-from pipeline.runners import task_entrypoint
+from pipeline.task import entrypoint as task_entrypoint
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OURS = "pipeline.runners.task_entrypoint"
+OURS = "pipeline.task.entrypoint"
 TFX_ENTRYPOINT = task_entrypoint.TFX_ENTRYPOINT
 TASKS = ["TfdsExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
          "Evaluator", "InfraValidator", "Pusher"]

@@ -137,7 +137,7 @@ def report(args: argparse.Namespace) -> int:
 
 
 def beam_services(args: argparse.Namespace) -> int:
-    from pipeline.runners import beam_services as services_lib
+    from pipeline.beam import services as services_lib
 
     try:
         services = services_lib.start(args.host, args.job_port, args.worker_port,

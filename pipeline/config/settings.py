@@ -31,7 +31,7 @@ BEAM_SERVICES_HOST = "127.0.0.1"
 BEAM_JOB_PORT = 8099
 BEAM_WORKER_POOL_PORT = 50000
 # The Beam runner of local runs and Kubeflow tasks unless the user names another (see
-# pipeline.runners.inputs.beam_args): Beam's in-process runner, without the DirectRunner's
+# pipeline.beam.arguments.beam_args): Beam's in-process runner, without the DirectRunner's
 # Prism attempt.
 IN_PROCESS_BEAM_RUNNER = "FnApiRunner"
 

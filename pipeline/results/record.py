@@ -53,11 +53,11 @@ class RunResult:
     metrics: dict[str, float] = dataclasses.field(default_factory=dict)
     metrics_by_label: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
     blessed: bool = False
-    blessing_reason: str = "the Evaluator did not run"
+    blessing_reason: str = f"the {steps.EVALUATOR.id} did not run"
     # The model the candidate was compared with: the version being served when the run began.
     baseline_model: Optional[str] = None
     pushed_model_dir: Optional[str] = None
-    # Outputs by (component, output key), e.g. ("Trainer", "model"), and each component's
+    # Outputs by (component, output key), e.g. (steps.TRAINER.id, "model"), and each component's
     # execution properties (a compiled run: its runtime parameters).
     artifacts: dict[tuple[str, str], Artifact] = dataclasses.field(default_factory=dict)
     execution_properties: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -80,7 +80,7 @@ class RunResult:
     # The InfraValidator's verdict (None when it did not run) and its reason: whether the
     # candidate loaded and answered in TF Serving's loader.
     infra_blessed: Optional[bool] = None
-    infra_reason: str = "the InfraValidator did not run"
+    infra_reason: str = f"the {steps.INFRA_VALIDATOR.id} did not run"
     # Where the Trainer trained: "CPU (...)" or "GPU: N x NAME (...), precision" (None: unknown).
     trainer_device: Optional[str] = None
 
@@ -111,7 +111,7 @@ class RunResult:
         for component in self.components:
             lines.append(f"  {component.name:<34} {component.status:<9} {component.seconds:7.1f} s")
         if self.trainer_device:
-            lines.append(f"Trainer device: {self.trainer_device}")
+            lines.append(f"{steps.TRAINER.id} device: {self.trainer_device}")
         if self.metrics:
             lines.append("Evaluation on the test split:")
             for key in SUMMARY_METRICS:
@@ -121,7 +121,7 @@ class RunResult:
                 lines.append(f"  label={label:<16} binary_accuracy {format_number(values.get(ACCURACY_METRIC))}"
                              f"  examples {format_number(values.get('example_count'))}")
         if self.evaluated_in_run:
-            lines.append(f"Evaluator: cached, evaluated in run {self.evaluated_in_run} against baseline "
+            lines.append(f"{steps.EVALUATOR.id}: cached, evaluated in run {self.evaluated_in_run} against baseline "
                          f"{self.baseline_model or 'none'}")
         lines.append(f"Baseline: {self.baseline_text()}")
         if self.skipped_versions:

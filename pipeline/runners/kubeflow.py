@@ -23,18 +23,18 @@ from tfx.orchestration.kubeflow.v2.pipeline_builder import DEFAULT_IMAGE_PATH_KE
 from components.config import TrainerConfig
 from components.evaluator.spec import GATE_BASELINE_KEY
 from pipeline import steps
+from pipeline.beam.arguments import task_beam_args
 from pipeline.config import kubeflow as kubeflow_config_lib
 from pipeline.config import rules
-from pipeline.config.settings import (DEFAULT_GPU_IMAGE, DEFAULT_IMAGE, IN_PROCESS_BEAM_RUNNER, ConfigError,
-                                      PipelineConfig)
+from pipeline.config.settings import DEFAULT_GPU_IMAGE, DEFAULT_IMAGE, ConfigError, PipelineConfig
 from pipeline.pipeline import create_pipeline
 from pipeline.runners import inputs
 
 OUTPUT_SUFFIXES = (".yaml", ".yml", ".json")
 
 # What every compiled task runs: our entrypoint, which puts the executor input each runner
-# gives into the shape TFX's own entrypoint reads, then runs TFX's (pipeline/runners/task_entrypoint.py).
-TASK_COMMAND = ["python", "-m", "pipeline.runners.task_entrypoint"]
+# gives into the shape TFX's own entrypoint reads, then runs TFX's (pipeline/task/entrypoint.py).
+TASK_COMMAND = ["python", "-m", "pipeline.task.entrypoint"]
 
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 
@@ -93,19 +93,6 @@ def check_beam_runner(config: PipelineConfig) -> None:
             f"beam_runner={config.beam_runner}: applies to `run` only (its job service and worker pool are "
             "reached from this machine); a compiled pipeline's tasks take Beam's runner from --beam-arg, e.g. "
             "--beam-arg=--runner=PortableRunner --beam-arg=--job_endpoint=HOST:PORT (docs/scaling.md)")
-
-
-def task_beam_args(beam_args: Optional[list[str]]) -> list[str]:
-    """The Beam arguments of every task: `beam_args`, after a pin of Beam's in-process
-    FnApiRunner unless they name a runner.
-
-    Beam's DirectRunner (the default) first tries Prism, a binary it downloads when it can,
-    which ignores the DirectRunner's settings; local runs pin FnApiRunner for the same reason.
-    """
-    beam_args = list(beam_args or [])
-    if any(arg == "--runner" or arg.startswith("--runner=") for arg in beam_args):
-        return beam_args
-    return [f"--runner={IN_PROCESS_BEAM_RUNNER}", *beam_args]
 
 
 def to_local_config(config: PipelineConfig) -> PipelineConfig:

@@ -6,13 +6,14 @@ from typing import Optional
 
 from tfx import v1 as tfx
 
+from pipeline.beam.arguments import beam_args
 from pipeline.config.settings import PipelineConfig
 from pipeline.environment import notice
 from pipeline.pipeline import create_pipeline
 from pipeline.results import metadata as results_metadata
 from pipeline.results.record import RunResult
 from pipeline.runners import failures, lock, preflight
-from pipeline.runners.inputs import beam_args, prepare_inputs
+from pipeline.runners.inputs import prepare_inputs
 from pipeline.runners.progress import ComponentProgress
 
 

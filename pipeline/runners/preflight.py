@@ -4,10 +4,10 @@ import os
 import tempfile
 from typing import Optional
 
+from pipeline.beam import services as beam_services
 from pipeline.config import rules
 from pipeline.config.settings import ConfigError, PipelineConfig
 from pipeline.results import metadata as results_metadata
-from pipeline.runners import beam_services
 
 
 def check_writable_dir(path: str, what: str, flag: str) -> None:

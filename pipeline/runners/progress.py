@@ -1,4 +1,5 @@
-"""Live progress: each component's start and end with its duration.
+"""Live progress: each component's start (its place among the steps of pipeline/steps.py) and
+end with its duration, the same lines for a local run and a compiled one.
 
 LocalDagRunner launches every component through TFX's portable `Launcher.launch`, one call
 per component, so wrapping that method times exactly one component's whole launch (driver,
@@ -10,6 +11,18 @@ import time
 from typing import Callable, Optional, TextIO
 
 from tfx.orchestration.portable import launcher
+
+from pipeline import steps
+
+
+def started_line(step_id: str) -> str:
+    """"[pipeline] Trainer started (step 6 of 9)"; a step the table lacks shows without its place."""
+    place = steps.position(step_id)
+    return f"[pipeline] {step_id} started" + (f" (step {place} of {len(steps.STEPS)})" if place else "")
+
+
+def ended_line(step_id: str, succeeded: bool, seconds: float) -> str:
+    return f"[pipeline] {step_id} {'finished' if succeeded else 'FAILED'} in {seconds:.1f} s"
 
 
 class ComponentProgress:
@@ -43,14 +56,14 @@ class ComponentProgress:
     def component_started(self, node_id: str) -> None:
         self._started = self._clock()
         self.current = node_id
-        self._print(f"[pipeline] {node_id} started")
+        self._print(started_line(node_id))
 
     def component_ended(self, node_id: str, succeeded: bool) -> None:
         elapsed = self._clock() - self._started
         self.seconds[node_id] = elapsed
         if succeeded:
             self.current = None
-        self._print(f"[pipeline] {node_id} {'finished' if succeeded else 'FAILED'} in {elapsed:.1f} s")
+        self._print(ended_line(node_id, succeeded, elapsed))
 
     def _print(self, line: str) -> None:
         print(line, file=self._stream, flush=True)

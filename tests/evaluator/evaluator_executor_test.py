@@ -27,7 +27,7 @@ from components.serving import baseline as baseline_lib
 from components.serving import loadable
 from components.serving import versions as versions_lib
 from support.score_model import LABELS, LOGITS, save_score_model
-from pipeline.runners import inputs as local_runner
+from pipeline.beam import arguments as beam_arguments
 from pipeline.config.settings import demo_profile
 
 ACCURACY_BAR = 0.5  # the candidate's 0.7 passes it
@@ -99,7 +99,7 @@ def evaluate(tmp_path, test_examples, candidate, served_feature=None, broken=Non
     }
     evaluation, blessing = standard_artifacts.ModelEvaluation(), standard_artifacts.ModelBlessing()
     evaluation.uri, blessing.uri = str(tmp_path / "evaluation"), str(tmp_path / "blessing")
-    context = BaseBeamExecutor.Context(beam_pipeline_args=local_runner.beam_args(demo_profile()),
+    context = BaseBeamExecutor.Context(beam_pipeline_args=beam_arguments.beam_args(demo_profile()),
                                        tmp_dir=str(tmp_path / "tmp"), unique_id="evaluator-test")
     executor_lib.Executor(context).Do(
         {keys.EXAMPLES_KEY: [test_examples], keys.MODEL_KEY: [candidate]},

@@ -19,8 +19,8 @@ from components.example_gen import executor as executor_lib
 from components.example_gen.component import TfdsExampleGen
 from components.serving import tfrecords
 from data import sample_archive
+from pipeline.beam import arguments as beam_arguments
 from pipeline.config import settings as pipeline_config
-from pipeline.runners import inputs as local_runner
 
 IMAGES_PER_CLASS = 30
 VALID_IMAGES = 2 * IMAGES_PER_CLASS
@@ -205,7 +205,7 @@ def test_worker_processes_write_the_same_examples(run, archive, tfds_data_dir, p
         component = TfdsExampleGen(source="folder", folder=pet_images_folder)
     config = pipeline_config.demo_profile()
     config.beam_running_mode, config.beam_workers = "multi_processing", 2
-    artifact, examples = _run_executor(component, tmp_path, local_runner.beam_args(config))
+    artifact, examples = _run_executor(component, tmp_path, beam_arguments.beam_args(config))
     assert _filenames(examples) == _filenames(first_examples)
     for name in (executor_lib.SPLIT_SIZES_PROPERTY, executor_lib.LABEL_NAMES_PROPERTY):
         assert artifact.get_string_custom_property(name) == first_artifact.get_string_custom_property(name)
@@ -217,7 +217,7 @@ def test_worker_processes_write_the_same_examples(run, archive, tfds_data_dir, p
 def _run_executor(component, output_dir, beam_args=None):
     """Runs the component's executor on its exec properties with the demo's Beam arguments
     (Beam in this process) unless `beam_args` say otherwise; returns (artifact, records per split)."""
-    beam_args = beam_args or local_runner.beam_args(pipeline_config.demo_profile())
+    beam_args = beam_args or beam_arguments.beam_args(pipeline_config.demo_profile())
     exec_properties = {
         key: proto_utils.proto_to_json(value) if hasattr(value, "DESCRIPTOR") else value
         for key, value in component.exec_properties.items()
@@ -401,7 +401,7 @@ def test_a_rerun_of_the_pipeline_reuses_the_cached_artifact(tfds_run, archive, t
                 components=[TfdsExampleGen(archive=archive, tfds_data_dir=tfds_data_dir)],
                 enable_cache=True,
                 metadata_connection_config=metadata_config,
-                beam_pipeline_args=local_runner.beam_args(pipeline_config.demo_profile()),
+                beam_pipeline_args=beam_arguments.beam_args(pipeline_config.demo_profile()),
             )
         )
 

@@ -19,7 +19,7 @@ from components.serving import tfrecords
 from components.transform import preprocessing, standalone
 from components.transform import executor as executor_lib
 from components.transform.component import Transform
-from pipeline.runners import inputs as local_runner
+from pipeline.beam import arguments as beam_arguments
 from pipeline.config.settings import demo_profile
 from support import sample_images
 
@@ -56,7 +56,7 @@ def transformed(tmp_path_factory):
         ).exec_properties.items()
         if value is not None
     }
-    context = BaseBeamExecutor.Context(beam_pipeline_args=local_runner.beam_args(demo_profile()), tmp_dir=str(root / "tmp"))
+    context = BaseBeamExecutor.Context(beam_pipeline_args=beam_arguments.beam_args(demo_profile()), tmp_dir=str(root / "tmp"))
     executor_lib.Executor(context).Do(
         {keys.EXAMPLES_KEY: [examples], keys.SCHEMA_KEY: [schema]},
         {keys.TRANSFORM_GRAPH_KEY: [graph], keys.TRANSFORMED_EXAMPLES_KEY: [output]},

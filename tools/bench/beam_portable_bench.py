@@ -28,8 +28,9 @@ import time
 import tensorflow as tf
 
 from data import sample_archive
+from pipeline.beam import services as beam_services
 from pipeline.config import settings
-from pipeline.runners import beam_services, inputs
+from pipeline.runners import inputs
 
 BENCH_IMAGES_PER_CLASS = 4000  # the benchmark archive tools/bench/example_gen_bench.py makes too
 CHEAP_TRAINER = ("--set", "trainer.phase1_epochs=1", "--set", "trainer.phase2_epochs=0",

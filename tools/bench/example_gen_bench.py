@@ -59,10 +59,10 @@ def run_example_gen(archive: str, data_dir: str, output_dir: str) -> int:
 
 def demo_beam_args() -> list[str]:
     """The Beam arguments the demo's local run gives every Beam component."""
-    from pipeline.runners import inputs as local_runner
+    from pipeline.beam import arguments as beam_arguments
     from pipeline.config.settings import load_profile
 
-    return local_runner.beam_args(load_profile("demo"))
+    return beam_arguments.beam_args(load_profile("demo"))
 
 
 def run_read_from_tfds(archive: str, data_dir: str, output_dir: str, write: bool = False) -> int:

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 
-from pipeline.runners.compiled import engine_path
+from pipeline.containers.engine import engine_path
 from tests.support.container_host import engine_name, on_host, start_podman_service, why_no_engine
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -1,7 +1,7 @@
 """The command every compiled task runs: TFX's container entrypoint, after the executor input
 is put into the shape TFX reads.
 
-    python -m pipeline.runners.task_entrypoint <the arguments of TFX's kubeflow_v2_run_executor>
+    python -m pipeline.task.entrypoint <the arguments of TFX's kubeflow_v2_run_executor>
 
 TFX's entrypoint (`tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor`) rebuilds
 every input and output artifact from its `type` (`kubeflow_v2_entrypoint_utils._retrieve_class_path`:

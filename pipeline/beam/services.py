@@ -148,7 +148,7 @@ def _start_child(services: BeamServices, name: str, serve: Callable[..., None], 
     log_path = os.path.join(services.log_dir, f"{name}.log")
     with contextlib.suppress(FileNotFoundError):
         os.remove(port_file)  # a previous run's
-    code = f"from pipeline.runners import beam_services; beam_services.{serve.__name__}(*{(port, port_file, *args)!r})"
+    code = f"from pipeline.beam import services; services.{serve.__name__}(*{(port, port_file, *args)!r})"
     with open(log_path, "ab") as log:
         # stdin is a pipe the child watches: if this process dies, however, the child ends too.
         process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=log,
