@@ -25,9 +25,10 @@ def render(report: gpu.GpuReport, profile: str) -> str:
         lines.append(f"  {library.name:<13} {library.file:<16} {where}")
     lines.append(f"NVIDIA driver: {driver_text(report.driver)}")
     lines.append("GPUs TensorFlow sees: " + ("none" if not report.gpus else str(len(report.gpus))))
-    for found in report.gpus:
-        lines.append(f"  {found.device}: {found.name}, compute capability {found.compute_capability or '?'} "
-                     f"(mixed precision {'on' if mixed_precision_by_default(found) else 'off'} by default)")
+    for index, found in enumerate(report.gpus):
+        by_default = "on" if devices.use_mixed_precision("auto", (found,)) else "off"
+        lines.append(f"  GPU {index}: {found.name}, compute capability {devices.capability_text(found.capability)} "
+                     f"(mixed precision {by_default} by default)")
     plural = "s" if report.needed > 1 else ""
     if report.usable:
         lines.append(f"Verdict:       the {profile} profile's Trainer trains on {report.needed} GPU{plural}")
@@ -45,9 +46,3 @@ def driver_text(driver: gpu.Driver) -> str:
         f"version {driver.version}" if driver.version else "",
         f"supports CUDA {driver.cuda_version}" if driver.cuda_version else "") if part)
     return f"found at {driver.path}{f' ({version})' if version else ''}, cuInit: {driver.cuinit}"
-
-
-def mixed_precision_by_default(found: gpu.Gpu) -> bool:
-    """What trainer.mixed_precision=auto decides for this GPU (components/trainer/devices.py)."""
-    capability = tuple(int(part) for part in found.compute_capability.split(".")) if found.compute_capability else None
-    return devices.use_mixed_precision("auto", (devices.Gpu(found.name, capability),))

@@ -15,6 +15,8 @@ from typing import Optional
 
 import tensorflow as tf
 
+from components.trainer import devices
+
 DRIVER_LIBRARY = "libcuda.so.1"
 # (what, file, the nvidia wheel's package): the libraries TensorFlow's GPU kernels need first.
 CUDA_LIBRARIES = (
@@ -61,13 +63,6 @@ class Library:
 
 
 @dataclasses.dataclass
-class Gpu:
-    name: str
-    device: str
-    compute_capability: Optional[str] = None
-
-
-@dataclasses.dataclass
 class GpuReport:
     mode: str
     tensorflow_version: str
@@ -76,7 +71,7 @@ class GpuReport:
     built_for_cudnn: Optional[str]
     driver: Driver
     libraries: list[Library]
-    gpus: list[Gpu]
+    gpus: tuple[devices.Gpu, ...]
     needed: int = 1
     reason: str = ""
     fix: str = ""
@@ -92,7 +87,8 @@ class GpuReport:
                            "cuda": self.built_for_cuda, "cudnn": self.built_for_cudnn},
             "cuda_libraries": {library.name: dataclasses.asdict(library) for library in self.libraries},
             "driver": dataclasses.asdict(self.driver),
-            "gpus": [dataclasses.asdict(gpu) for gpu in self.gpus],
+            "gpus": [{"name": gpu.name, "compute_capability": devices.capability_text(gpu.capability)}
+                     for gpu in self.gpus],
             "needed": self.needed,
             "usable": self.usable,
             "reason": self.reason,
@@ -112,7 +108,7 @@ def probe(needed: int = 1) -> GpuReport:
         built_for_cudnn=build.get("cudnn_version"),
         driver=probe_driver(),
         libraries=[load_library(*library) for library in CUDA_LIBRARIES],
-        gpus=visible_gpus(),
+        gpus=devices.visible_gpus(),
         needed=max(1, needed),
     )
     report.reason, report.fix = first_broken_link(report)
@@ -192,16 +188,6 @@ def load_library(name: str, file: str, package: str) -> Library:
     except OSError as error:
         return Library(name, file, error=str(error).split(":")[-1].strip() or "not found")
     return Library(name, file, path=loaded_path(file) or path)
-
-
-def visible_gpus() -> list[Gpu]:
-    gpus = []
-    for device in tf.config.list_physical_devices("GPU"):
-        details = tf.config.experimental.get_device_details(device)
-        capability = details.get("compute_capability")
-        gpus.append(Gpu(name=details.get("device_name", device.name), device=device.name,
-                        compute_capability=".".join(map(str, capability)) if capability else None))
-    return gpus
 
 
 def first_broken_link(report: GpuReport) -> tuple[str, str]:
