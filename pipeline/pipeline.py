@@ -2,7 +2,7 @@
 steps and edges against this one): TfdsExampleGen -> StatisticsGen -> SchemaGen ->
 ExampleValidator, SchemaGen -> Transform -> Trainer, then the Evaluator (baseline: the model
 being served) and the InfraValidator (the candidate in TF Serving's loader) side by side, both
-blessings into the Pusher.
+blessings into the Pusher, and last the RunPage (the run's page and what KFP's UI shows).
 """
 
 from typing import Any, Callable, Optional, Union
@@ -14,11 +14,13 @@ from components.evaluator import Evaluator, build_eval_config
 from components.example_gen import EVAL_SPLIT, TEST_SPLIT, TRAIN_SPLIT, TfdsExampleGen
 from components.infra_validator import InfraValidator
 from components.pusher import Pusher
+from components.run_page import RunPage
 from components.trainer import RUN_FN, Trainer
 from components.transform import PREPROCESSING_FN, Transform
 from pipeline import steps
 from pipeline.config import tunables
 from pipeline.config.settings import PipelineConfig
+from pipeline.run_page import config_changes
 
 TRAINER_CHECKPOINTS = "trainer-checkpoints"
 
@@ -28,10 +30,14 @@ def create_pipeline(
     beam_pipeline_args: Optional[list[str]] = None,
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
     runtime_parameters: bool = False,
+    changes: Optional[dict[str, tuple[Any, Any]]] = None,
 ) -> tfx.dsl.Pipeline:
     """With `runtime_parameters`, the tunables (both phases' epochs and learning rates, the
     accuracy bar) are RuntimeParameters defaulting to the config's values, which Kubeflow
-    Pipelines lets a user change per run; otherwise they are the values themselves."""
+    Pipelines lets a user change per run; otherwise they are the values themselves. `changes`
+    (pipeline/run_page/config_changes.py), the settings the run page lists as changed from the
+    profile, default to the config's; a caller that fills in paths of its own passes those
+    taken before."""
     tunable = _runtime_parameter if runtime_parameters else _plain_value
     example_gen = TfdsExampleGen.from_data_config(config.data)
 
@@ -93,6 +99,22 @@ def create_pipeline(
         ),
     )
 
+    run_page = RunPage(
+        examples=example_gen.outputs["examples"],
+        statistics=statistics_gen.outputs["statistics"],
+        transformed_examples=transform.outputs["transformed_examples"],
+        model=trainer.outputs["model"],
+        model_run=trainer.outputs["model_run"],
+        evaluation=evaluator.outputs["evaluation"],
+        blessing=evaluator.outputs["blessing"],
+        infra_blessing=infra_validator.outputs["blessing"],
+        pushed_model=pusher.outputs["pushed_model"],
+        pipeline_name=config.pipeline_name,
+        profile=config.profile,
+        serving_dir=config.model_serving_dir,
+        config_changes=config_changes.of_config(config) if changes is None else changes,
+    )
+
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.resolved_pipeline_root,
@@ -106,6 +128,7 @@ def create_pipeline(
             evaluator,
             infra_validator,
             pusher,
+            run_page,
         ],
         enable_cache=True,
         metadata_connection_config=metadata_connection_config,

@@ -10,7 +10,7 @@ table; the run page and the summary list the steps the record holds, in the tabl
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +34,10 @@ TRAINER = Step("Trainer", {"model": "Model", "model_run": "ModelRun"})
 EVALUATOR = Step("Evaluator", {"evaluation": "ModelEvaluation", "blessing": "ModelBlessing"}, cached=False)
 INFRA_VALIDATOR = Step("InfraValidator", {"blessing": "InfraBlessing"})
 PUSHER = Step("Pusher", {"pushed_model": "PushedModel"}, cached=False)
+# Its page names the run and the version served when it ran: never a page from the cache.
+RUN_PAGE = Step("RunPage", {"page": "system.HTML", "metrics": "system.Metrics",
+                            "classification_metrics": "system.ClassificationMetrics", "verdict": "system.Markdown"},
+                cached=False)
 
 STEPS: tuple[Step, ...] = (
     EXAMPLE_GEN,
@@ -45,12 +49,38 @@ STEPS: tuple[Step, ...] = (
     EVALUATOR,
     INFRA_VALIDATOR,
     PUSHER,
+    RUN_PAGE,
 )
+
+# The RunPage step's inputs (components/run_page/spec.py), each the output of a step above:
+# what the local commands hand the page's code when they render a run's page again.
+PAGE_INPUTS: Mapping[str, tuple[str, str]] = {
+    "examples": (EXAMPLE_GEN.id, "examples"),
+    "statistics": (STATISTICS_GEN.id, "statistics"),
+    "transformed_examples": (TRANSFORM.id, "transformed_examples"),
+    "model": (TRAINER.id, "model"),
+    "model_run": (TRAINER.id, "model_run"),
+    "evaluation": (EVALUATOR.id, "evaluation"),
+    "blessing": (EVALUATOR.id, "blessing"),
+    "infra_blessing": (INFRA_VALIDATOR.id, "blessing"),
+    "pushed_model": (PUSHER.id, "pushed_model"),
+}
 
 
 def result_outputs() -> dict[tuple[str, str], str]:
     """The outputs a run's record keeps, by (step id, output key), with their ML Metadata types."""
     return {(step.id, key): type_name for step in STEPS for key, type_name in step.outputs.items()}
+
+
+def page_inputs(artifacts: Mapping[tuple[str, str], Any]) -> dict[str, Any]:
+    """A record's outputs (by step id and output key) as the RunPage step's inputs."""
+    return {name: artifacts[output] for name, output in PAGE_INPUTS.items() if output in artifacts}
+
+
+def unfinished(components: Sequence[Any]) -> list[str]:
+    """The steps of a record (ComponentResults) that failed, or never ran and may not be skipped."""
+    return [component.name for component in components
+            if component.status == "failed" or (component.status == "not run" and not may_skip(component.name))]
 
 
 def uncached() -> tuple[str, ...]:

@@ -38,7 +38,7 @@ from pipeline.beam import services as beam_services
 from pipeline.beam.arguments import beam_args
 from pipeline.cli import exit_status
 from pipeline.config.settings import apply_overrides, load_profile
-from pipeline.results.evaluation import read_metrics
+from components.run_page.outcome import read_metrics
 
 pytestmark = pytest.mark.e2e
 

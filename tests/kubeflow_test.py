@@ -37,6 +37,7 @@ EXPECTED_UPSTREAM = {
     "Evaluator": {"TfdsExampleGen", "Trainer"},
     "InfraValidator": {"TfdsExampleGen", "Trainer"},
     "Pusher": {"Trainer", "Evaluator", "InfraValidator"},
+    "RunPage": {"TfdsExampleGen", "StatisticsGen", "Transform", "Trainer", "Evaluator", "InfraValidator", "Pusher"},
 }
 FULL_DEFAULTS = {
     "phase1_epochs": 20,
@@ -302,8 +303,22 @@ def test_run_compiled_in_image_runs_the_gpu_task_in_the_runs_image_not_the_specs
 
 
 def test_beam_arguments_reach_every_container(job):
+    """The user's Beam arguments, then the task's image as Beam's SDK image: without a
+    dependency flag TFX packs its installation into a temporary ~50 MB sdist in every Beam task."""
     for container in container_executors(job["pipelineSpec"]).values():
-        assert container["args"][-2:] == ["--runner=DataflowRunner", "--region=europe-west4"]
+        assert container["args"][-3:] == ["--runner=DataflowRunner", "--region=europe-west4",
+                                          f"--sdk_container_image={IMAGE}"]
+
+
+def test_a_beam_dependency_of_the_users_own_is_kept():
+    from pipeline.beam.arguments import task_beam_args
+    from tfx.utils import dependency_utils
+
+    own = ["--runner=DataflowRunner", "--setup_file=./setup.py"]
+    assert task_beam_args(own, IMAGE) == own
+    args = task_beam_args([], IMAGE)
+    assert args == ["--runner=FnApiRunner", f"--sdk_container_image={IMAGE}"]
+    assert dependency_utils.make_beam_dependency_flags(args) == args  # TFX builds no sdist
 
 
 def test_beam_in_every_container_pins_the_in_process_runner_unless_a_runner_is_given(spec, job):
@@ -509,11 +524,23 @@ def test_compiled_statistics_gen_task_runs_with_declared_types_as_vertex_gives_t
     assert json.loads(written.metadata["split_names"]) == ["train"]
 
 
-def test_the_evaluator_and_pusher_are_never_taken_from_kfps_cache(spec):
+def test_the_gate_and_the_run_page_are_never_taken_from_kfps_cache(spec):
     """The spec is compiled once, so the model served when it was compiled means nothing at run
-    time: the gate's tasks run every time (their verdict depends on the serving folder then)."""
+    time: the gate's tasks run every time (their verdict depends on the serving folder then), and
+    so does the run page (it names the version served as it runs)."""
     tasks = spec["root"]["dag"]["tasks"]
     assert {name: task["cachingOptions"].get("enableCache", False) for name, task in tasks.items()} == {
-        name: name not in ("Evaluator", "Pusher") for name in tasks}
+        name: name not in ("Evaluator", "Pusher", "RunPage") for name in tasks}
     assert "gate_baseline" not in tasks["Evaluator"]["inputs"]["parameters"]
     assert "gate_baseline" not in spec["components"]["Evaluator"]["inputDefinitions"]["parameters"]
+
+
+def test_the_run_pages_outputs_are_the_types_kfps_ui_renders(spec):
+    """The backend's launcher records an output under its instance schema's YAML `title`
+    (backend/src/v2/metadata/client.go, SchemaToArtifactType); the UI's viewers pick the
+    artifacts of these four types (frontend/src/components/viewers/MetricsVisualizations.tsx)."""
+    task = spec["root"]["dag"]["tasks"]["RunPage"]
+    outputs = spec["components"][task["componentRef"]["name"]]["outputDefinitions"]["artifacts"]
+    titles = {name: yaml.safe_load(output["artifactType"]["instanceSchema"])["title"] for name, output in outputs.items()}
+    assert titles == {"page": "system.HTML", "metrics": "system.Metrics",
+                      "classification_metrics": "system.ClassificationMetrics", "verdict": "system.Markdown"}

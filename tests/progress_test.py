@@ -26,7 +26,7 @@ def test_start_and_end_of_each_component_with_duration(monkeypatch):
     progress, out = run_with_progress(monkeypatch, lambda self: "launched")
     with progress:
         assert launcher.Launcher.launch(fake_launcher("Trainer")) == "launched"
-    assert out.getvalue().splitlines() == ["[pipeline] Trainer started (step 6 of 9)",
+    assert out.getvalue().splitlines() == ["[pipeline] Trainer started (step 6 of 10)",
                                            "[pipeline] Trainer finished in 2.5 s"]
     assert progress.seconds == {"Trainer": 2.5}
     assert progress.current is None

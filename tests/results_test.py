@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.config.settings import load_profile
 from pipeline.results import metadata as results_metadata
-from pipeline.results.record import RunResult
+from components.run_page.record import RunResult
 from support.records import compiled_twin
 
 pytestmark = pytest.mark.e2e

@@ -32,12 +32,14 @@ from pipeline.cli import commands, exit_status
 from pipeline.cli import main as cli
 from pipeline.config import settings
 from pipeline.config.settings import REPO_ROOT, apply_overrides, load_profile
-from pipeline.results import evaluation
+from components.run_page import outcome as evaluation
 from pipeline.results import metadata as results_metadata
-from pipeline.results.record import ComponentResult, RunResult
-from pipeline.run_page import data as run_page_data
-from pipeline.run_page import html as run_page_html
+from components.run_page.record import ComponentResult, RunResult
+from components.run_page import page_data as run_page_data
+from components.run_page import html as run_page_html
+from pipeline.run_page import config_changes
 from pipeline.run_page import page as run_page
+from components.run_page import classification, files
 from support.records import compiled_twin
 
 DEMO = load_profile("demo")
@@ -105,7 +107,7 @@ def constructed_page(**changes) -> run_page_data.PageData:
     )
     result = dataclasses.replace(result, **{k: v for k, v in changes.items() if k in RESULT_FIELDS})
     data = run_page_data.PageData(
-        result=result, changed_config={"trainer.phase1_epochs": 2},
+        result=result, config_changes={"trainer.phase1_epochs": (3, 2)},
         split_sizes={"train": 10, "test": 4},
         split_counts={"train": {"cat": 6, "dog": 4}, "test": {"cat": 2, "dog": 2}},
         skipped_files="3 files skipped that are not decodable images.",
@@ -192,7 +194,7 @@ def test_a_run_without_training_or_evaluation_still_has_every_section():
 
 
 def test_roc_curve_of_a_perfect_ranking_goes_through_the_top_left_corner():
-    fpr, tpr = run_page_html.roc_curve([0, 1, 0, 1], [0.1, 0.9, 0.2, 0.8])
+    fpr, tpr, _ = classification.roc_curve([0, 1, 0, 1], [0.1, 0.9, 0.2, 0.8])
     assert list(zip(fpr, tpr)) == [(0, 0), (0, 0.5), (0, 1), (0.5, 1), (1, 1)]
 
 
@@ -245,14 +247,19 @@ def test_transformed_samples_are_the_first_training_images(tmp_path):
     assert Image.open(io.BytesIO(samples[0][0])).size == (4, 4)
 
 
-def test_changed_config_is_what_differs_from_the_profile():
-    recorded = {"trainer.seed": 7, "trainer.phase1_epochs": DEMO.trainer.phase1_epochs,
-                "trainer.phase1_learning_rate": DEMO.trainer.phase1_learning_rate * (1 + 1e-12),
-                "data.archive": os.path.join(os.path.dirname(DEMO.data.archive), ".",
-                                             os.path.basename(DEMO.data.archive)),
-                "evaluator.accuracy_bar": 0.6, "unknown.key": 1}
-    assert run_page_data.changed_from_profile(recorded, "demo") == {"trainer.seed": 7, "evaluator.accuracy_bar": 0.6}
-    assert run_page_data.changed_from_profile(recorded, "no-such-profile") == {}
+def test_changed_config_is_what_the_executions_recorded_differently_from_the_profile():
+    """Recorded values equal to the profile's (a float a rounding away, the same path spelled
+    differently) are not changes; each change is shown beside the profile's value."""
+    recorded = {
+        "Trainer": {"custom_config": json.dumps({"seed": 7}), "phase1_epochs": DEMO.trainer.phase1_epochs,
+                    "phase1_learning_rate": DEMO.trainer.phase1_learning_rate * (1 + 1e-12)},
+        "Evaluator": {"accuracy_bar": 0.6},
+        "TfdsExampleGen": {"archive": os.path.join(os.path.dirname(DEMO.data.archive), ".",
+                                                   os.path.basename(DEMO.data.archive))},
+    }
+    assert config_changes.of_record(recorded, "demo") == {"trainer.seed": (DEMO.trainer.seed, 7),
+                                                          "evaluator.accuracy_bar": (DEMO.evaluator.accuracy_bar, 0.6)}
+    assert config_changes.of_record(recorded, "no-such-profile") == {}
 
 
 def test_config_changes_are_the_fields_a_run_changed_from_its_profile():
@@ -276,8 +283,8 @@ def test_allowed_accuracy_drop_is_read_from_the_evaluators_eval_config():
 def test_page_is_written_whole_under_the_runs_folder(tmp_path):
     path = run_page.page_path(str(tmp_path), "2026-12-03T14:16:03.181309")
     assert path == str(tmp_path / "reports" / "2026-12-03T14-16-03.181309" / "report.html")
-    run_page.write_atomically(path, "first")
-    run_page.write_atomically(path, "second")
+    files.write_atomically(path, "first")
+    files.write_atomically(path, "second")
     assert open(path).read() == "second" and os.listdir(os.path.dirname(path)) == ["report.html"]
 
 
@@ -409,7 +416,8 @@ def test_report_command_rebuilds_the_page_from_metadata_alone(demo_run, demo_pag
     data = run_page_data.from_result(
         results_metadata.from_metadata(root, DEMO.pipeline_name, "demo", run_id=summary["run_id"]))
     assert data.result.run_id == summary["run_id"] and data.result.profile == "demo"
-    assert data.changed_config == {"evaluator.accuracy_bar": 0.6}
+    assert config_changes.of_record(data.result.execution_properties, "demo") == {
+        "evaluator.accuracy_bar": (DEMO.evaluator.accuracy_bar, 0.6)}
     assert data.result.metrics == summary["metrics"] and data.result.blessed == summary["blessed"]
     assert data.result.blessing_reason == summary["blessing_reason"]
     assert data.result.pushed_model_dir == summary["pushed_model_dir"]

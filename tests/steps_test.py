@@ -18,8 +18,9 @@ from pipeline.cli import main as cli
 from pipeline.config.settings import load_profile
 from pipeline.pipeline import create_pipeline
 from pipeline.results.task_outputs import TaskRecord, from_task_outputs
-from pipeline.run_page import html as run_page_html
-from pipeline.run_page.data import PageData
+from components.run_page import html as run_page_html
+from components.run_page import record
+from components.run_page.page_data import PageData
 from pipeline.runners import progress
 
 PIPELINE_SOURCE = pathlib.Path(__file__).resolve().parent.parent / "pipeline" / "pipeline.py"
@@ -52,6 +53,20 @@ def test_the_step_table_is_create_pipelines():
     assert [step.id for step in steps.STEPS] == [node.id for node in create_pipeline(load_profile("full")).components]
 
 
+def test_the_run_pages_inputs_are_the_step_outputs_the_table_names():
+    """The RunPage step's input channels in create_pipeline, by (producer, output key), are the
+    table's PAGE_INPUTS, which the local commands use to hand the page's code a run's artifacts."""
+    run_page = create_pipeline(load_profile("full")).components[-1]
+    assert run_page.id == steps.RUN_PAGE.id
+    wired = {key: (channel.producer_component_id, channel.output_key) for key, channel in run_page.inputs.items()}
+    assert wired == dict(steps.PAGE_INPUTS)
+
+
+def test_the_records_step_names_are_the_tables():
+    assert (record.TRAINER, record.EVALUATOR, record.INFRA_VALIDATOR, record.PUSHER) == (
+        steps.TRAINER.id, steps.EVALUATOR.id, steps.INFRA_VALIDATOR.id, steps.PUSHER.id)
+
+
 def pipeline_with_a_new_step():
     """pipeline/pipeline.py with one more call in create_pipeline (and its name in the list)."""
     source = PIPELINE_SOURCE.read_text()
@@ -65,7 +80,8 @@ def pipeline_with_a_new_step():
 
 @pytest.fixture
 def new_step(monkeypatch):
-    monkeypatch.setattr(steps, "STEPS", (*steps.STEPS[:-1], NEW_STEP, steps.STEPS[-1]))
+    before_pusher = steps.STEPS.index(steps.PUSHER)
+    monkeypatch.setattr(steps, "STEPS", (*steps.STEPS[:before_pusher], NEW_STEP, *steps.STEPS[before_pusher:]))
     return pipeline_with_a_new_step()
 
 
@@ -80,16 +96,16 @@ def test_a_new_step_reaches_the_record_the_summary_and_the_page(new_step):
     assert result.summary()["components"]["ModelCard"] == {"status": "complete", "seconds": 1.0}
     assert any(line.split()[:2] == ["ModelCard", "complete"] for line in result.render().splitlines())
     assert "<td>ModelCard</td>" in run_page_html.render(PageData(result=result))
-    assert progress.started_line("ModelCard") == "[pipeline] ModelCard started (step 9 of 10)"
+    assert progress.started_line("ModelCard") == "[pipeline] ModelCard started (step 9 of 11)"
     del records["ModelCard"]
-    assert from_task_outputs("cats-vs-dogs", "run-2", records, [n.id for n in pipeline.components]).unfinished() == [
-        "ModelCard"]
+    assert steps.unfinished(from_task_outputs("cats-vs-dogs", "run-2", records,
+                                              [n.id for n in pipeline.components]).components) == ["ModelCard"]
 
 
 def test_a_new_step_that_may_be_skipped_leaves_the_run_complete(new_step, monkeypatch):
     monkeypatch.setattr(steps, "STEPS", tuple(dataclasses.replace(s, may_skip=s.id == "ModelCard") for s in steps.STEPS))
     records = {"Trainer": TaskRecord("complete", 1.0, 0.0, {})}
-    assert from_task_outputs("cats-vs-dogs", "run-1", records, ["Trainer", "ModelCard"]).unfinished() == []
+    assert steps.unfinished(from_task_outputs("cats-vs-dogs", "run-1", records, ["Trainer", "ModelCard"]).components) == []
 
 
 def test_a_new_uncached_step_is_compiled_with_kfps_cache_off(new_step, monkeypatch, tmp_path):

@@ -8,6 +8,7 @@ from components import features
 # The signature TFMA calls returns sigmoid probabilities, so the metrics' default 0.5
 # threshold is the right one (a logit would need threshold 0).
 ACCURACY_METRIC = "binary_accuracy"
+ACCURACY_CLASS_NAME = "BinaryAccuracy"  # the gate's metric, as TFMA names its class
 
 
 def build_eval_config(accuracy_bar: float, max_accuracy_drop: float = 0.0) -> tfma.EvalConfig:
@@ -36,7 +37,7 @@ def build_eval_config(accuracy_bar: float, max_accuracy_drop: float = 0.0) -> tf
                 metrics=[
                     tfma.MetricConfig(class_name="ExampleCount"),
                     tfma.MetricConfig(
-                        class_name="BinaryAccuracy",
+                        class_name=ACCURACY_CLASS_NAME,
                         # The gate looks at the whole split; per-label slices are reported only.
                         per_slice_thresholds=[
                             tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=accuracy_threshold)

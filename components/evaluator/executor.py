@@ -30,11 +30,11 @@ from tfx.types import standard_artifacts
 from tfx.types.standard_component_specs import BASELINE_MODEL_KEY, BLESSING_KEY, EVAL_CONFIG_KEY
 from tfx.utils import io_utils, path_utils
 
+from components.evaluator.eval_config import ACCURACY_CLASS_NAME
 from components.evaluator.spec import ACCURACY_BAR_KEY, GATE_BASELINE_KEY, SERVING_DIR_KEY
 from components.serving.baseline import (Baseline, SkippedVersion, find_baseline, gate_baseline, model_fingerprint,
                                          record_gate_verdict)
 
-ACCURACY_CLASS_NAME = "BinaryAccuracy"
 # The blessing's custom properties for its baseline, as TFX's Evaluator names them.
 BASELINE_MODEL_URI_PROPERTY = "baseline_model"
 BASELINE_MODEL_ID_PROPERTY = "baseline_model_id"

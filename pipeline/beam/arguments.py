@@ -10,6 +10,10 @@ LOCAL_BEAM_RUNNER = IN_PROCESS_BEAM_RUNNER
 # The pip freeze Beam runs to stage a list of the submitting environment's packages costs a
 # second or two per Beam step and tells external workers on this machine nothing.
 NO_SUBMISSION_ENV_LISTING = "--experiments=disable_logging_submission_environment"
+# The flags by which TFX sees that Beam's workers get their code from elsewhere
+# (tfx.utils.dependency_utils.make_beam_dependency_flags).
+DEPENDENCY_FLAGS = {"--extra_package", "--extra_packages", "--setup_file", "--requirements_file",
+                    "--worker_harness_container_image", "--sdk_container_image"}
 
 
 def beam_args(config: PipelineConfig, extra: Optional[list[str]] = None) -> list[str]:
@@ -45,14 +49,18 @@ def portable_beam_args(job_endpoint: str, worker_pool: str) -> list[str]:
             f"--environment_config={worker_pool}", NO_SUBMISSION_ENV_LISTING]
 
 
-def task_beam_args(requested: Optional[list[str]]) -> list[str]:
+def task_beam_args(requested: Optional[list[str]], image: str = DEFAULT_IMAGE) -> list[str]:
     """The Beam arguments of every task: `requested`, after a pin of Beam's in-process
-    FnApiRunner unless they name a runner.
+    FnApiRunner unless they name a runner, and the task's image as Beam's SDK image unless they
+    name a dependency of their own.
 
     Beam's DirectRunner (the default) first tries Prism, a binary it downloads when it can,
     which ignores the DirectRunner's settings; local runs pin FnApiRunner for the same reason.
+    Without a dependency flag TFX packs its installation into a temporary sdist in every Beam
+    task (see beam_args); the image already holds it.
     """
     requested = list(requested or [])
-    if any(arg == "--runner" or arg.startswith("--runner=") for arg in requested):
-        return requested
-    return [f"--runner={IN_PROCESS_BEAM_RUNNER}", *requested]
+    names = {arg.split("=", 1)[0] for arg in requested}
+    pinned = [] if "--runner" in names else [f"--runner={IN_PROCESS_BEAM_RUNNER}"]
+    dependency = [] if names & DEPENDENCY_FLAGS else [f"--sdk_container_image={image}"]
+    return [*pinned, *requested, *dependency]

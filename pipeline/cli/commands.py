@@ -13,11 +13,12 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Callable, Optional
 
+from pipeline import steps
 from pipeline.cli import exit_status
 from pipeline.config import settings
 
 if TYPE_CHECKING:
-    from pipeline.results.record import RunResult
+    from components.run_page.record import RunResult
 
 
 def load_config(args: argparse.Namespace) -> settings.PipelineConfig:
@@ -34,11 +35,11 @@ def load_config(args: argparse.Namespace) -> settings.PipelineConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.run_page import page
+    from pipeline.run_page import config_changes, page
     from pipeline.runners import local
 
     config = load_config(args)
-    changed = settings.changes_from_profile(config)  # before the run fills in paths of its own
+    changes = config_changes.of_config(config)  # before the run fills in paths of its own
     print(f"[pipeline] profile {config.profile}: {config.pipeline_name}, root {config.resolved_pipeline_root}",
           flush=True)
     try:
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     except local.PipelineFailed as failure:
         print(f"[pipeline] FAILED: {failure}", file=sys.stderr)
         return exit_status.FAILED
-    result.run_page = write_page(lambda: page.write_run_page(result, config.resolved_pipeline_root, changed))
+    result.run_page = write_page(lambda: page.write_run_page(result, config.resolved_pipeline_root, changes))
     return finish(result, args.summary_json)
 
 
@@ -212,9 +213,9 @@ def finish(result: "RunResult", summary_json: Optional[str]) -> int:
     if summary_json:
         with open(summary_json, "w") as out:
             out.write(result.to_json())
-    if result.pushed_model_dir or (result.candidate_served and not result.unfinished()):
+    if result.pushed_model_dir or (result.candidate_served and not steps.unfinished(result.components)):
         return exit_status.PUSHED  # pushed now, or this run's model is the one served (a cached rerun)
-    unfinished = result.unfinished()
+    unfinished = steps.unfinished(result.components)
     if unfinished:
         print(f"[pipeline] FAILED: {', '.join(unfinished)} did not complete", file=sys.stderr)
         return exit_status.FAILED

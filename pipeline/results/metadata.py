@@ -9,9 +9,9 @@ from typing import Any, Optional
 from ml_metadata import errors, metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline.results import evaluation
+from pipeline.results import run_outcome
 from pipeline import steps
-from pipeline.results.record import Artifact, ComponentResult, RunResult
+from components.run_page.record import Artifact, ComponentResult, RunResult, plain_properties
 
 _STATES = {
     metadata_store_pb2.Execution.COMPLETE: "complete",
@@ -137,7 +137,7 @@ def from_metadata(pipeline_root: str, pipeline_name: str, profile: str, run_id: 
         execution_properties={node: properties_of(execution) for node, execution in executions.items()},
         cached_from=cached_from,
     )
-    evaluation.fill_outcome(result)
+    run_outcome.fill(result)
     return result
 
 
@@ -171,11 +171,7 @@ def wall_seconds_of(executions: dict[str, metadata_store_pb2.Execution]) -> floa
 
 def properties_of(execution_or_artifact) -> dict[str, Any]:
     """ML Metadata's custom properties as plain values."""
-    values = {}
-    for key, value in execution_or_artifact.custom_properties.items():
-        kind = value.WhichOneof("value")
-        values[key] = getattr(value, kind) if kind in ("int_value", "double_value", "string_value") else None
-    return values
+    return plain_properties(execution_or_artifact.custom_properties)
 
 
 def pipeline_name_in(pipeline_root: str, wanted: Optional[str]) -> str:

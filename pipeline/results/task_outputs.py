@@ -9,9 +9,9 @@ import dataclasses
 from typing import Any, Optional
 
 from pipeline.config import tunables
-from pipeline.results import evaluation
+from pipeline.results import run_outcome
 from pipeline import steps
-from pipeline.results.record import Artifact, ComponentResult, RunResult
+from components.run_page.record import Artifact, ComponentResult, RunResult
 
 COMPILED_PROFILE = "compiled"
 
@@ -43,5 +43,5 @@ def from_task_outputs(pipeline_name: str, run_id: str, records: dict[str, TaskRe
             properties.setdefault(tunables.BY_NAME[name].component, {})[name] = value
     result = RunResult(pipeline_name=pipeline_name, run_id=run_id, profile=COMPILED_PROFILE, components=components,
                        wall_seconds=round(wall_seconds, 2), artifacts=artifacts, execution_properties=properties)
-    evaluation.fill_outcome(result)
+    run_outcome.fill(result)
     return result

@@ -1,32 +1,39 @@
-"""One self-contained HTML page per pipeline run.
+"""The local commands' page of a run, <pipeline root>/reports/<run id>/report.html.
 
-The page, <pipeline root>/reports/<run id>/report.html, is built from the run's record
-(pipeline/results) and what TFX already wrote for the run (run_page/data.py reads it) as
-plain HTML with inline plots and images (run_page/html.py writes it): no script, nothing
-fetched, so it reads the same from a laptop, an archive or a CI artifact.
+The RunPage step (components/run_page) writes a run's page from its inputs alone; the local
+commands write it again with the same code (page_data.py reads the artifacts, html.py writes
+plain HTML with inline plots and images: no script, nothing fetched) from the run's record
+(pipeline/results), which adds what only the orchestrator knows: each step's status and time,
+and what came from the cache.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import tempfile
-from typing import Optional
+from typing import Any, Optional
 
+from components.run_page import html as page_html
+from components.run_page import page_data
+from components.run_page.files import write_atomically
+from components.run_page.record import RunResult
 from pipeline.results import metadata as results_metadata
-from pipeline.results.record import RunResult
-from pipeline.run_page import data as page_data
-from pipeline.run_page import html as page_html
+from pipeline.run_page import config_changes
 
 REPORTS_DIR = "reports"
 PAGE_NAME = "report.html"
 
 
-def write_run_page(result: RunResult, pipeline_root: str, changed_config: Optional[dict] = None) -> str:
+def write_run_page(result: RunResult, pipeline_root: str,
+                   changes: Optional[dict[str, tuple[Any, Any]]] = None) -> str:
     """Writes the page of a run (local or compiled) and returns its path,
-    <pipeline_root>/reports/<run id>/report.html."""
+    <pipeline_root>/reports/<run id>/report.html: the RunPage step's page with what the
+    orchestrator knows besides (each step's status and time, what came from the cache).
+    `changes` (config_changes.py) are the caller's; by default those the executions recorded."""
+    if changes is None:
+        changes = config_changes.of_record(result.execution_properties, result.profile)
     path = page_path(pipeline_root, result.run_id)
-    write_atomically(path, page_html.render(page_data.from_result(result, changed_config)))
+    write_atomically(path, page_html.render(page_data.from_result(result, changes)))
     return path
 
 
@@ -44,18 +51,3 @@ def page_path(pipeline_root: str, run_id: str) -> str:
 def safe_name(run_id: str) -> str:
     """A run id as a folder name: TFX's ids are timestamps with colons."""
     return re.sub(r"[^A-Za-z0-9._-]", "-", run_id)
-
-
-def write_atomically(path: str, text: str) -> None:
-    """Readers see the old page or the new one whole, never a part."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    handle, temp_path = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".report-", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(temp_path, 0o644)
-        os.replace(temp_path, path)
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-        raise

@@ -38,7 +38,7 @@ from pipeline.config import rules
 from pipeline.config.settings import ConfigError, load_profile
 from pipeline.containers.image_run import ImageRun, prepare_image_run
 from pipeline.results import task_outputs
-from pipeline.results.record import RunResult
+from components.run_page.record import RunResult
 from pipeline.results.task_outputs import TaskRecord
 from pipeline.runners import lock, progress
 

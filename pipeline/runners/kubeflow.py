@@ -24,6 +24,7 @@ from components.config import TrainerConfig
 from components.evaluator.spec import GATE_BASELINE_KEY
 from pipeline import steps
 from pipeline.beam.arguments import task_beam_args
+from pipeline.run_page import config_changes
 from pipeline.config import kubeflow as kubeflow_config_lib
 from pipeline.config import rules
 from pipeline.config.settings import DEFAULT_GPU_IMAGE, DEFAULT_IMAGE, ConfigError, PipelineConfig
@@ -64,7 +65,8 @@ def compile_kubeflow(
     check_image(image)
     check_gpu_image(gpu_image, config.trainer.gpus)
     try:
-        pipeline = create_pipeline(kubeflow_config, beam_pipeline_args=task_beam_args(beam_args), runtime_parameters=True)
+        pipeline = create_pipeline(kubeflow_config, beam_pipeline_args=task_beam_args(beam_args, image),
+                                   runtime_parameters=True, changes=config_changes.of_config(config))
     except ValueError as error:  # the components' checks of their arguments
         raise ConfigError(f"the pipeline cannot be built: {error}") from error
     request_trainer_gpus(pipeline, config.trainer)

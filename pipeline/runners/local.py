@@ -2,16 +2,17 @@
 
 import os
 import time
-from typing import Optional
+from typing import Any, Optional
 
 from tfx import v1 as tfx
 
+from components.run_page.record import RunResult
 from pipeline.beam.arguments import beam_args
 from pipeline.config.settings import PipelineConfig
 from pipeline.environment import notice
 from pipeline.pipeline import create_pipeline
 from pipeline.results import metadata as results_metadata
-from pipeline.results.record import RunResult
+from pipeline.run_page import config_changes
 from pipeline.runners import failures, lock, preflight
 from pipeline.runners.inputs import prepare_inputs
 from pipeline.runners.progress import ComponentProgress
@@ -24,15 +25,17 @@ def run(config: PipelineConfig, extra_beam_args: Optional[list[str]] = None) -> 
     cpu_notice = notice.check_trainer_device(config)
     if cpu_notice:
         print(cpu_notice, flush=True)
+    changes = config_changes.of_config(config)  # before the inputs' paths are filled in
     with lock.hold(config.resolved_pipeline_root):
         try:
             prepare_inputs(config)
         except KeyboardInterrupt:
             raise Interrupted("preparing the inputs") from None
-        return _run_components(config, extra_beam_args)
+        return _run_components(config, extra_beam_args, changes)
 
 
-def _run_components(config: PipelineConfig, extra_beam_args: Optional[list[str]]) -> RunResult:
+def _run_components(config: PipelineConfig, extra_beam_args: Optional[list[str]],
+                    changes: dict[str, tuple[Any, Any]]) -> RunResult:
     metadata_dir = os.path.dirname(config.metadata_path)
     os.makedirs(metadata_dir, exist_ok=True)
     pipeline = create_pipeline(
@@ -41,6 +44,7 @@ def _run_components(config: PipelineConfig, extra_beam_args: Optional[list[str]]
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             config.metadata_path
         ),
+        changes=changes,
     )
     order = [component.id for component in pipeline.components]
     started = time.monotonic()

@@ -51,13 +51,26 @@ type each declared output as the component's output definition types it: the bac
 `artifactType` from the task's outputs spec (`driver.go`, `provisionOutputs`), kfp.local from
 the component spec's output definitions (`construct_executor_input`), Vertex AI as declared; and
 TFX's compiler gives every TFX output a TFX instance schema. So an output is declared exactly
-when its type names a TFX type; an output typed generically (`system.*`, empty, missing) was
-added by the runner, and TFX could not rebuild it anyway. This rule needs neither the name
-`executor-logs` nor a map from executors to components, and holds for whatever the launcher
-adds next. Every dropped output is logged.
+when its type names a TFX type or one of the KFP types the RunPage step declares; an output
+typed generically (another `system.*`, empty, missing) was added by the runner, and TFX could
+not rebuild it anyway. This rule needs neither the name `executor-logs` nor a map from
+executors to components, and holds for whatever the launcher adds next. Every dropped output
+is logged.
 
 "Generic" throughout: no type, an instance schema whose YAML has no `title`, or a title in
-KFP's `system.` namespace (the types kfp.local and the backend's `executor-logs` use).
+KFP's `system.` namespace (the types kfp.local and the backend's `executor-logs` use) other
+than the RunPage step's own.
+
+The RunPage step's outputs are typed as KFP's UI renders them (`system.HTML`, `system.Metrics`,
+`system.ClassificationMetrics`, `system.Markdown`: components/run_page/artifacts.py); TFX would
+take such a title for a class path and fail to import `system`. Rule: those outputs are handed
+to TFX typed by their class path, which TFX imports. The launcher records each output under
+the type of its own executor input, which this process does not change.
+
+After TFX's runner: it tags every output with a `tfx_version` custom property
+(`outputs_utils.tag_output_artifacts_with_version`), which KFP's scalar-metrics viewer would
+list as a metric (`MetricsVisualizations.tsx`, `ScalarMetricsSection`: every custom property but
+`display_name`). Rule: dropped from the executor output's `system.Metrics` artifacts.
 
 Then TFX's runner takes over unchanged: its `main`, in this process, through absl's `app.run`
 with TFX's own flag parser, so exit status, logging and the executor output file are TFX's.
@@ -72,6 +85,9 @@ import yaml
 from absl import logging
 from google.protobuf import json_format, struct_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2
+from tfx.dsl.io import fileio
+
+from components.run_page.artifacts import CLASS_PATHS
 
 TFX_ENTRYPOINT = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
 EXECUTOR_INPUT_FLAG = "--json_serialized_invocation_args"
@@ -80,6 +96,8 @@ INPUTS_SPEC_FLAG = "--json_serialized_inputs_spec_args"
 BACKEND_BOOKKEEPING = ("display_name", "store_session_info")
 # metadata/converter.go, StructValueToMLMDValue: how a list or struct value is stored in MLMD.
 BACKEND_WRAPPERS = {"list": "list_value", "struct": "struct_value"}
+METRICS_TITLE = "system.Metrics"
+TFX_VERSION_TAG = "tfx_version"
 
 
 def type_title(type_schema: pipeline_spec_pb2.ArtifactTypeSchema) -> Optional[str]:
@@ -99,7 +117,14 @@ def type_title(type_schema: pipeline_spec_pb2.ArtifactTypeSchema) -> Optional[st
 
 def is_generic(type_schema: pipeline_spec_pb2.ArtifactTypeSchema) -> bool:
     title = type_title(type_schema)
-    return title is None or title.startswith("system.")
+    return title is None or (title.startswith("system.") and title not in CLASS_PATHS)
+
+
+def class_path_schema(title: str) -> pipeline_spec_pb2.ArtifactTypeSchema:
+    """The type TFX's entrypoint reads a project class from: an instance schema titled with the
+    class path (the shape TFX's compiler gives a custom type)."""
+    return pipeline_spec_pb2.ArtifactTypeSchema(
+        instance_schema=yaml.safe_dump({"title": CLASS_PATHS[title], "type": "object"}, sort_keys=False))
 
 
 def _unwrapped(value: struct_pb2.Value) -> struct_pb2.Value:
@@ -140,7 +165,51 @@ def repair(executor_input: pipeline_spec_pb2.ExecutorInput,
                  if artifact_list.artifacts and all(is_generic(artifact.type) for artifact in artifact_list.artifacts)]:
         del outputs[name]
         changes.append(f"output {name}: not declared by the component (a generic type), not handed to TFX")
+    for name, artifact_list in outputs.items():
+        for artifact in artifact_list.artifacts:
+            title = type_title(artifact.type)
+            if title in CLASS_PATHS:
+                artifact.type.CopyFrom(class_path_schema(title))
+                changes.append(f"output {name}: {title} handed to TFX as {CLASS_PATHS[title]}")
     return changes
+
+
+def metrics_outputs(executor_input: pipeline_spec_pb2.ExecutorInput) -> list[str]:
+    """The outputs the launcher records as `system.Metrics`."""
+    return [name for name, artifact_list in executor_input.outputs.artifacts.items()
+            if any(type_title(artifact.type) == METRICS_TITLE for artifact in artifact_list.artifacts)]
+
+
+def metrics_plan(argv: list[str]) -> tuple[Optional[str], list[str]]:
+    """The executor output file and the outputs the launcher records as `system.Metrics`, from
+    the executor input as the runner handed it ((None, []) where it does not parse)."""
+    _, raw_input = _flag_value(argv, EXECUTOR_INPUT_FLAG)
+    executor_input = pipeline_spec_pb2.ExecutorInput()
+    try:
+        json_format.Parse(raw_input or "", executor_input, ignore_unknown_fields=True)
+    except json_format.ParseError:
+        return None, []
+    return executor_input.outputs.output_file or None, metrics_outputs(executor_input)
+
+
+def tidy_executor_output(path: Optional[str], metrics_names: list[str]) -> list[str]:
+    """Drops TFX's `tfx_version` tag from the executor output's metrics artifacts; returns what
+    it dropped."""
+    if not path or not metrics_names or not fileio.exists(path):
+        return []
+    output = pipeline_spec_pb2.ExecutorOutput()
+    with fileio.open(path, "r") as f:
+        json_format.Parse(f.read(), output, ignore_unknown_fields=True)
+    dropped = []
+    for name in metrics_names:
+        for artifact in output.artifacts[name].artifacts if name in output.artifacts else []:
+            if TFX_VERSION_TAG in artifact.metadata.fields:
+                del artifact.metadata.fields[TFX_VERSION_TAG]
+                dropped.append(f"output {name}: {TFX_VERSION_TAG} dropped (not a metric)")
+    if dropped:
+        with fileio.open(path, "w") as f:
+            f.write(json_format.MessageToJson(output))
+    return dropped
 
 
 def _flag_value(argv: list[str], flag: str) -> tuple[Optional[int], Optional[str]]:
@@ -185,6 +254,7 @@ def main(argv: Optional[list[str]] = None) -> None:
 
     argv = list(sys.argv if argv is None else argv)
     args, changes = repaired_argv(argv[1:])
+    output_file, metrics_names = metrics_plan(argv[1:])
     tfx_entrypoint = importlib.import_module(TFX_ENTRYPOINT)
 
     def run(parsed_argv):
@@ -192,6 +262,8 @@ def main(argv: Optional[list[str]] = None) -> None:
         for change in changes:
             logging.info("task entrypoint: %s", change)
         tfx_entrypoint.main(parsed_argv)
+        for change in tidy_executor_output(output_file, metrics_names):
+            logging.info("task entrypoint: %s", change)
 
     app.run(run, argv=[argv[0], *args], flags_parser=tfx_entrypoint._parse_flags)
 

@@ -6,7 +6,7 @@ import tensorflow_model_analysis as tfma
 
 from components import features
 from components.evaluator.eval_config import build_eval_config
-from pipeline.results.evaluation import read_metrics
+from components.run_page.outcome import read_metrics
 from support.score_model import KNOWN_ACCURACY, LABELS, LOGITS, ScoreModel
 
 

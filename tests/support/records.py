@@ -2,7 +2,7 @@
 
 import types
 
-from pipeline.results.record import RunResult
+from components.run_page.record import RunResult
 from pipeline.results.task_outputs import TaskRecord, from_task_outputs
 
 

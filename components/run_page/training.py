@@ -10,7 +10,7 @@ from typing import Optional
 import tensorflow as tf
 
 from components.trainer import history as history_lib
-from pipeline.results.record import Artifact
+from components.run_page.record import Artifact
 
 
 def serving_model_dir(model_uri: str) -> str:

@@ -1,6 +1,7 @@
 """What TFMA and the Evaluator wrote, read back: the candidate's metrics, why the gate failed,
 the baseline's metrics and the change against them, and the run's outcome (blessed, baseline,
-servable, push) from the Evaluator's, InfraValidator's and Pusher's artifacts."""
+servable, push) from the Evaluator's, InfraValidator's and Pusher's artifacts, as the RunPage
+step's inputs (record.RunResult.page_inputs) name them."""
 
 from __future__ import annotations
 
@@ -8,23 +9,29 @@ import json
 import os
 from typing import Any, Optional
 
+import tensorflow as tf
 import tensorflow_model_analysis as tfma
+from google.protobuf import json_format
+from tensorflow_model_analysis.proto import config_pb2 as eval_config_pb2
 
+from components.evaluator.eval_config import ACCURACY_CLASS_NAME
 from components.serving import baseline as baseline_lib
-from pipeline import steps
-from pipeline.results import training as training_results
-from pipeline.results.record import RunResult
+from components.run_page import training as training_results
+from components.run_page.record import RunResult
 
 PASSED = "passed the gate"
+EVAL_CONFIG_FILE = "eval_config.json"  # TFMA's record of the config it evaluated with
 
 
-def fill_outcome(result: RunResult) -> None:
-    """The metrics, blessing, baseline and push of a run, from its Evaluator's and Pusher's
-    artifacts: the one reading of them, for local and compiled runs alike."""
-    evaluation = result.output(steps.EVALUATOR.id, "evaluation")
-    blessing = result.output(steps.EVALUATOR.id, "blessing")
-    pushed = result.output(steps.PUSHER.id, "pushed_model")
-    infra_blessing = result.output(steps.INFRA_VALIDATOR.id, "blessing")
+def fill_outcome(result: RunResult, serving_dir: Optional[str] = None) -> None:
+    """The metrics, blessing, baseline and push of a run, from its Evaluator's, InfraValidator's
+    and Pusher's artifacts: the one reading of them, for the RunPage step and the local commands
+    alike. `serving_dir` is the Pusher's folder (else the folder of a version the run names),
+    where the version served now is looked up."""
+    evaluation = result.page_inputs.get("evaluation")
+    blessing = result.page_inputs.get("blessing")
+    pushed = result.page_inputs.get("pushed_model")
+    infra_blessing = result.page_inputs.get("infra_blessing")
     if evaluation is not None:
         result.metrics, result.metrics_by_label = read_metrics(evaluation.uri)
     if blessing is not None:
@@ -35,34 +42,25 @@ def fill_outcome(result: RunResult) -> None:
     if infra_blessing is not None:
         result.infra_blessed = is_one(infra_blessing.properties.get("blessed"))
         result.infra_reason = str(infra_blessing.properties.get("reason") or "no reason recorded")
-    result.evaluated_in_run = result.cached_from.get(steps.EVALUATOR.id) if is_cached(result, steps.EVALUATOR.id) else None
     if pushed is not None and is_one(pushed.properties.get("pushed")):
-        destination = pushed.properties.get("pushed_destination")
-        if is_cached(result, steps.PUSHER.id):  # the push was an earlier run's: this run pushed nothing
-            result.pushed_earlier = destination
-            result.pushed_in_run = result.cached_from.get(steps.PUSHER.id)
-        else:
-            result.pushed_model_dir = destination
-    serving_dir = serving_dir_of(result)
+        result.pushed_model_dir = pushed.properties.get("pushed_destination")
+    serving_dir = serving_dir or known_serving_dir(result)
     if serving_dir:
         result.served_now = baseline_lib.served_version(serving_dir)
-    result.trainer_device = training_results.trainer_device(result.output(steps.TRAINER.id, "model"))
+    result.trainer_device = training_results.trainer_device(result.page_inputs.get("model"))
+    note_candidate_served(result)
+
+
+def note_candidate_served(result: RunResult) -> None:
+    """Whether the version served now is this run's candidate (pushed by it, or by the earlier
+    run whose push a cached Pusher reused)."""
     pushed_path = result.pushed_model_dir or result.pushed_earlier
     result.candidate_served = bool(result.served_now and pushed_path
                                    and os.path.normpath(result.served_now) == os.path.normpath(pushed_path))
 
 
-def is_cached(result: RunResult, name: str) -> bool:
-    component = result.component(name)
-    return component is not None and component.status == "cached"
-
-
-def serving_dir_of(result: RunResult) -> Optional[str]:
-    """The Pusher's folder: the Evaluator's `serving_dir`, else the folder of a pushed or
-    baseline version (a compiled run records no serving_dir)."""
-    recorded = result.execution_properties.get(steps.EVALUATOR.id, {}).get("serving_dir")
-    if recorded:
-        return recorded
+def known_serving_dir(result: RunResult) -> Optional[str]:
+    """The folder of a pushed or baseline version (a compiled run records no serving_dir)."""
     known = result.pushed_model_dir or result.pushed_earlier or result.baseline_model
     return os.path.dirname(known.rstrip("/")) if known else None
 
@@ -141,18 +139,39 @@ def baseline_and_changes(evaluation_uri: str) -> tuple[dict[str, float], dict[st
     return baseline, changes
 
 
-def max_accuracy_drop(eval_config_json: Optional[str]) -> Optional[float]:
-    """The drop against the baseline the gate allows, from the Evaluator's eval_config (whose
-    bound is -(drop + 1e-9): TFMA's change threshold is exclusive)."""
+def gate_bounds(evaluation_uri: str) -> tuple[Optional[float], Optional[float]]:
+    """The accuracy bar and the allowed drop against the baseline as TFMA ran the gate: from the
+    eval_config.json TFMA writes beside its metrics ((None, None) where there is none)."""
+    path = os.path.join(evaluation_uri, EVAL_CONFIG_FILE)
+    if not tf.io.gfile.exists(path):
+        return None, None
+    with tf.io.gfile.GFile(path) as f:
+        return accuracy_bounds(json.dumps(json.load(f).get("evalConfig", {})))
+
+
+def accuracy_bounds(eval_config_json: Optional[str]) -> tuple[Optional[float], Optional[float]]:
+    """(bar, allowed drop) of the accuracy gate in an EvalConfig's JSON (TFMA's own file, or the
+    Evaluator's `eval_config` property); TFMA's change bound is -(drop + 1e-9), as it is
+    exclusive (components/evaluator/eval_config.py)."""
     if not eval_config_json:
-        return None
-    for spec in json.loads(eval_config_json).get("metrics_specs", []):
-        for metric in spec.get("metrics", []):
-            for per_slice in metric.get("per_slice_thresholds", []):
-                absolute = per_slice.get("threshold", {}).get("change_threshold", {}).get("absolute")
-                if absolute is not None:
-                    return round(-float(absolute) - 1e-9, 6)
-    return None
+        return None, None
+    config = json_format.Parse(eval_config_json, eval_config_pb2.EvalConfig(), ignore_unknown_fields=True)
+    bar = drop = None
+    for spec in config.metrics_specs:
+        for metric in spec.metrics:
+            if metric.class_name != ACCURACY_CLASS_NAME:
+                continue
+            for per_slice in metric.per_slice_thresholds:
+                threshold = per_slice.threshold
+                if threshold.value_threshold.HasField("lower_bound"):
+                    bar = threshold.value_threshold.lower_bound.value
+                if threshold.change_threshold.HasField("absolute"):
+                    drop = round(-threshold.change_threshold.absolute.value - 1e-9, 6)
+    return bar, drop
+
+
+def max_accuracy_drop(eval_config_json: Optional[str]) -> Optional[float]:
+    return accuracy_bounds(eval_config_json)[1]
 
 
 def is_one(value: Any) -> bool:

@@ -1,8 +1,10 @@
 """One record of what a pipeline run did, whichever runner ran it.
 
-A local run's record is read from ML Metadata (results/metadata.py), a compiled run's from
-kfp.local's task outputs (results/task_outputs.py); both fill the same fields, and the
-console summary, `--summary-json` and the run page are all made from it.
+The RunPage step fills it from its inputs alone (executor.py); the local commands read a
+local run's record from ML Metadata (pipeline/results/metadata.py) and a compiled run's from
+kfp.local's task outputs (pipeline/results/task_outputs.py), and add what only the orchestrator
+knows: each step's status and duration, and which came from the cache. The console summary,
+`--summary-json` and the run page are all made from it.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import json
 from typing import Any, Optional
 
 from components.evaluator.eval_config import ACCURACY_METRIC
-from pipeline import steps
 
 # Metric names in the summary, by TFMA metric key name.
 SUMMARY_METRICS = ("binary_accuracy", "auc", "precision", "recall", "binary_crossentropy", "example_count")
+# The steps' component ids, as the text names them (tests/steps_test.py checks them against
+# pipeline/steps.py, which record readers and the orchestration side use).
+TRAINER, EVALUATOR, INFRA_VALIDATOR, PUSHER = "Trainer", "Evaluator", "InfraValidator", "Pusher"
 NO_BASELINE = "none (no model served yet: the accuracy bar alone decides)"
 # The fields `--summary-json` writes, in the record's terms.
 # `pushed_model_dir` is what this run pushed (None when its Pusher came from the cache: the
@@ -49,17 +53,20 @@ class RunResult:
     run_id: Optional[str]
     profile: str
     components: list[ComponentResult]  # in the order they ran; those that did not run last
-    wall_seconds: float = 0.0
+    wall_seconds: Optional[float] = 0.0  # None where the orchestrator's times are unknown (the RunPage step)
     metrics: dict[str, float] = dataclasses.field(default_factory=dict)
     metrics_by_label: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
     blessed: bool = False
-    blessing_reason: str = f"the {steps.EVALUATOR.id} did not run"
+    blessing_reason: str = f"the {EVALUATOR} did not run"
     # The model the candidate was compared with: the version being served when the run began.
     baseline_model: Optional[str] = None
     pushed_model_dir: Optional[str] = None
-    # Outputs by (component, output key), e.g. (steps.TRAINER.id, "model"), and each component's
+    # Outputs by (component, output key), e.g. (TRAINER, "model"), and each component's
     # execution properties (a compiled run: its runtime parameters).
     artifacts: dict[tuple[str, str], Artifact] = dataclasses.field(default_factory=dict)
+    # The same outputs by the RunPage step's input each one is ("model", "evaluation", ...):
+    # what the page and the outcome read (components/run_page/spec.py names them).
+    page_inputs: dict[str, Artifact] = dataclasses.field(default_factory=dict)
     execution_properties: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     # The run's HTML page, once written (pipeline/run_page).
     run_page: Optional[str] = None
@@ -80,7 +87,7 @@ class RunResult:
     # The InfraValidator's verdict (None when it did not run) and its reason: whether the
     # candidate loaded and answered in TF Serving's loader.
     infra_blessed: Optional[bool] = None
-    infra_reason: str = f"the {steps.INFRA_VALIDATOR.id} did not run"
+    infra_reason: str = f"the {INFRA_VALIDATOR} did not run"
     # Where the Trainer trained: "CPU (...)" or "GPU: N x NAME (...), precision" (None: unknown).
     trainer_device: Optional[str] = None
 
@@ -89,11 +96,6 @@ class RunResult:
 
     def component(self, name: str) -> Optional[ComponentResult]:
         return next((component for component in self.components if component.name == name), None)
-
-    def unfinished(self) -> list[str]:
-        """Components that failed, or never ran and may not be skipped (pipeline/steps.py)."""
-        return [component.name for component in self.components
-                if component.status == "failed" or (component.status == "not run" and not steps.may_skip(component.name))]
 
     def summary(self) -> dict[str, Any]:
         """What `--summary-json` writes."""
@@ -107,11 +109,14 @@ class RunResult:
 
     def render(self) -> str:
         """The console summary."""
-        lines = [f"Pipeline run {self.run_id} ({self.profile} profile), {self.wall_seconds:.1f} s", "Components:"]
+        wall = f", {self.wall_seconds:.1f} s" if self.wall_seconds is not None else ""
+        lines = [f"Pipeline run {self.run_id} ({self.profile} profile){wall}"]
+        if self.components:
+            lines.append("Components:")
         for component in self.components:
             lines.append(f"  {component.name:<34} {component.status:<9} {component.seconds:7.1f} s")
         if self.trainer_device:
-            lines.append(f"{steps.TRAINER.id} device: {self.trainer_device}")
+            lines.append(f"{TRAINER} device: {self.trainer_device}")
         if self.metrics:
             lines.append("Evaluation on the test split:")
             for key in SUMMARY_METRICS:
@@ -121,7 +126,7 @@ class RunResult:
                 lines.append(f"  label={label:<16} binary_accuracy {format_number(values.get(ACCURACY_METRIC))}"
                              f"  examples {format_number(values.get('example_count'))}")
         if self.evaluated_in_run:
-            lines.append(f"{steps.EVALUATOR.id}: cached, evaluated in run {self.evaluated_in_run} against baseline "
+            lines.append(f"{EVALUATOR}: cached, evaluated in run {self.evaluated_in_run} against baseline "
                          f"{self.baseline_model or 'none'}")
         lines.append(f"Baseline: {self.baseline_text()}")
         if self.skipped_versions:
@@ -155,9 +160,19 @@ class RunResult:
         served = f"the version served now: {self.served_text()}"
         if self.pushed_earlier:
             return f"none by this run (pushed in run {self.pushed_in_run or '?'}: {self.pushed_earlier}; {served})"
-        if self.evaluated_in_run or steps.PUSHER.id in self.cached_from:
+        if self.evaluated_in_run or PUSHER in self.cached_from:
             return f"none by this run ({served})"
         return f"none ({served})" if self.served_now else "none"
+
+
+def plain_properties(custom_properties: Any) -> dict[str, Any]:
+    """ML Metadata's custom properties (a map of metadata_store_pb2.Value) as plain values;
+    a struct is None."""
+    values = {}
+    for key, value in custom_properties.items():
+        kind = value.WhichOneof("value")
+        values[key] = getattr(value, kind) if kind in ("int_value", "double_value", "string_value") else None
+    return values
 
 
 def skipped_versions_text(skipped: list[dict[str, str]]) -> str:

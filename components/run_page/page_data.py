@@ -29,12 +29,9 @@ from components import features
 from components.infra_validator import executor as infra_executor
 from components.serving import tfrecords
 from data.sample_archive import NUM_CORRUPT_ENTRIES
-from pipeline import steps
-from pipeline.config import settings
-from pipeline.config import tunables
-from pipeline.results import evaluation as evaluation_lib
-from pipeline.results import training as training_results
-from pipeline.results.record import Artifact, RunResult
+from components.run_page import outcome as evaluation_lib
+from components.run_page import training as training_results
+from components.run_page.record import Artifact, RunResult
 
 MAX_ERRORS = 16
 NUM_SAMPLES = 8
@@ -62,8 +59,9 @@ class PageData:
     besides (see `from_result`)."""
 
     result: RunResult
-    # {"trainer.phase1_epochs": 3, ...}: the run's config where it differs from the profile.
-    changed_config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # {"trainer.phase1_epochs": (20, 3), ...}: the run's config where it differs from its
+    # profile, as (the profile's value, the run's).
+    config_changes: dict[str, tuple[Any, Any]] = dataclasses.field(default_factory=dict)
     label_names: Sequence[str] = features.LABEL_NAMES
     # {split: {label name: examples}}, for the splits StatisticsGen counted.
     split_counts: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
@@ -93,70 +91,20 @@ class PageData:
         return os.path.dirname(served) if served else None
 
 
-def from_result(result: RunResult, changed_config: Optional[dict] = None) -> PageData:
-    """The page of a run: its record, and the rest from the run's artifacts. `changed_config`
-    is the caller's (a run knows its own `--set`s); without it, the settings the executions
-    recorded that differ from the profile."""
-    data = PageData(result=result)
-    data.changed_config = changed_config if changed_config is not None else changed_from_profile(
-        recorded_config(result.execution_properties), result.profile)
-    examples = result.output(steps.EXAMPLE_GEN.id, "examples")
-    read_data(data, examples, result.output(steps.STATISTICS_GEN.id, "statistics"),
-              result.output(steps.TRANSFORM.id, "transformed_examples"))
-    model = result.output(steps.TRAINER.id, "model")
-    read_training(data, model, result.output(steps.TRAINER.id, "model_run"))
-    read_evaluation(data, result.execution_properties.get(steps.EVALUATOR.id, {}),
-                    result.output(steps.EVALUATOR.id, "evaluation"))
-    data.serving_checks = serving_checks(result.output(steps.INFRA_VALIDATOR.id, "blessing"))
+def from_result(result: RunResult, config_changes: Optional[dict[str, tuple[Any, Any]]] = None) -> PageData:
+    """The page of a run: its record, and the rest from the artifacts its RunPage step takes
+    (`result.page_inputs`). `config_changes`: {`--set` key: (the profile's value, the run's)}."""
+    data = PageData(result=result, config_changes=dict(config_changes or {}))
+    inputs = result.page_inputs
+    examples = inputs.get("examples")
+    read_data(data, examples, inputs.get("statistics"), inputs.get("transformed_examples"))
+    model = inputs.get("model")
+    read_training(data, model, inputs.get("model_run"))
+    read_evaluation(data, inputs.get("evaluation"))
+    data.serving_checks = serving_checks(inputs.get("infra_blessing"))
     if model is not None and examples is not None:
         read_predictions(data, training_results.serving_model_dir(model.uri), split_files(examples.uri, "test"))
     return data
-
-
-def recorded_config(execution_properties: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The config fields the run's executions recorded, by `--set` key."""
-    values: dict[str, Any] = {}
-    trainer = execution_properties.get(steps.TRAINER.id, {})
-    for key, value in json.loads(trainer.get("custom_config") or "{}").items():
-        values[f"trainer.{key}"] = value
-    for tunable in tunables.TUNABLES:
-        recorded = execution_properties.get(tunable.component, {})
-        if tunable.name in recorded:
-            values[tunable.key] = recorded[tunable.name]
-    evaluator = execution_properties.get(steps.EVALUATOR.id, {})
-    drop = evaluation_lib.max_accuracy_drop(evaluator.get("eval_config"))
-    if drop is not None:
-        values["evaluator.max_accuracy_drop"] = drop
-    example_gen = execution_properties.get(steps.EXAMPLE_GEN.id, {})
-    for split in json.loads(example_gen.get("input_config") or "{}").get("splits", []):
-        values[f"data.{split['name']}_split"] = split["pattern"]
-    for key in ("source", "archive", "folder"):
-        if example_gen.get(key):
-            values[f"data.{key}"] = example_gen[key]
-    for key in ("gzip_output", "validate_checksum"):
-        if key in example_gen:
-            values[f"data.{key}"] = str(example_gen[key]).lower() in ("true", "1")
-    return values
-
-
-def changed_from_profile(recorded: dict[str, Any], profile: str) -> dict[str, Any]:
-    """The recorded values that differ from the profile's ({} for an unknown profile)."""
-    if profile not in settings.PROFILES:
-        return {}
-    defaults = settings.profile_values(profile)
-    changed = {}
-    for key, value in sorted(recorded.items()):
-        if key in defaults and not _same_value(defaults[key], value):
-            changed[key] = value
-    return changed
-
-
-def _same_value(expected: Any, actual: Any) -> bool:
-    if isinstance(expected, float) or isinstance(actual, float):
-        return None not in (expected, actual) and math.isclose(float(expected), float(actual), rel_tol=1e-9)
-    if isinstance(expected, str) and isinstance(actual, str) and os.sep in expected:
-        return os.path.abspath(expected) == os.path.abspath(actual)
-    return expected == actual
 
 
 def split_files(examples_uri: str, split: str) -> list[str]:
@@ -248,10 +196,11 @@ def epoch_seconds(model_run_uri: str) -> dict[int, float]:
     return seconds
 
 
-def read_evaluation(data: PageData, evaluator_properties: dict[str, Any], evaluation: Optional[Artifact]) -> None:
-    data.accuracy_bar = evaluator_properties.get("accuracy_bar")
-    data.max_accuracy_drop = evaluation_lib.max_accuracy_drop(evaluator_properties.get("eval_config"))
+def read_evaluation(data: PageData, evaluation: Optional[Artifact]) -> None:
+    """The gate as TFMA ran it (the evaluation's own eval_config: a runtime parameter's value
+    included), the baseline's metrics and the change against them."""
     if evaluation is not None:
+        data.accuracy_bar, data.max_accuracy_drop = evaluation_lib.gate_bounds(evaluation.uri)
         data.baseline_metrics, data.metric_changes = evaluation_lib.baseline_and_changes(evaluation.uri)
 
 

@@ -15,9 +15,9 @@ from matplotlib.ticker import MaxNLocator
 
 from components.evaluator.eval_config import ACCURACY_METRIC
 from components.trainer import history as history_lib
-from pipeline.config import settings
-from pipeline.results.record import ComponentResult, RunResult, skipped_versions_text
-from pipeline.run_page.data import PageData
+from components.run_page import classification
+from components.run_page.record import ComponentResult, RunResult, skipped_versions_text
+from components.run_page.page_data import PageData
 
 # (id, heading) of the page's sections, in order.
 SECTIONS = (
@@ -30,6 +30,10 @@ SECTIONS = (
     ("verdict", "The verdict"),
 )
 METRIC_ORDER = ("binary_accuracy", "auc", "precision", "recall", "binary_crossentropy", "example_count")
+# The Components table of a page the RunPage step wrote: steps' states and times are the
+# orchestrator's, which the step never reads.
+NO_ORCHESTRATOR_RECORD = ("Each step's status and duration are the orchestrator's: Kubeflow's run view shows them; "
+                          "the local commands (run, run-compiled, report) add them to the page they write.")
 _STATUS_COLOURS = {"ran": "#3b75af", "cached": "#a7a7a7"}
 _FAILED_COLOUR = "#c0392b"
 
@@ -98,22 +102,11 @@ def curves_plot(history: dict) -> bytes:
     return figure_png(figure)
 
 
-def roc_curve(labels: Sequence[int], probabilities: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-    """(false positive rates, true positive rates) over every threshold."""
-    order = np.argsort(-np.asarray(probabilities), kind="stable")
-    sorted_labels = np.asarray(labels)[order]
-    positives = max(int(sorted_labels.sum()), 1)
-    negatives = max(len(sorted_labels) - int(sorted_labels.sum()), 1)
-    tpr = np.concatenate([[0.0], np.cumsum(sorted_labels) / positives])
-    fpr = np.concatenate([[0.0], np.cumsum(1 - sorted_labels) / negatives])
-    return fpr, tpr
-
-
 def roc_plot(labels: Sequence[int], probabilities: Sequence[float], auc: Optional[float]) -> bytes:
     figure = Figure(figsize=(4.2, 4))
     figure.subplots_adjust(left=0.15, right=0.97, top=0.92, bottom=0.12)
     axis = figure.subplots()
-    fpr, tpr = roc_curve(labels, probabilities)
+    fpr, tpr, _ = classification.roc_curve(labels, probabilities)
     axis.plot(fpr, tpr, label=f"model (AUC {auc:.4f})" if auc is not None else "model")
     axis.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
     axis.set_xlabel("false positive rate")
@@ -205,19 +198,20 @@ def run_section(data: PageData) -> str:
     ]
     parts = ["<table>\n" + "\n".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in facts) + "\n</table>"]
     parts.append("<h3>Config that differs from the profile</h3>")
-    if data.changed_config:
-        defaults = settings.profile_values(data.result.profile) if data.result.profile in settings.PROFILES else {}
-        rows = [f"<td>{_e(k)}</td><td>{_e(defaults.get(k, '-'))}</td><td>{_e(v)}</td>"
-                for k, v in sorted(data.changed_config.items())]
+    if data.config_changes:
+        rows = [f"<td>{_e(k)}</td><td>{_e('-' if profile is None else profile)}</td><td>{_e(run)}</td>"
+                for k, (profile, run) in sorted(data.config_changes.items())]
         parts.append(_table(("key", f"profile {data.result.profile}", "this run"), rows))
     else:
         parts.append(f"<p>None: the {_e(data.result.profile)} profile as it is.</p>")
     parts.append("<h3>Components</h3>")
+    if not data.result.components:
+        parts.append(f"<p>{_e(NO_ORCHESTRATOR_RECORD)}</p>")
+        return "\n".join(parts)
     rows = [f"<td>{_e(c.name)}</td><td>{_e(status_word(c.status))}</td>{_seconds(c.seconds)}"
             for c in data.result.components]
     parts.append(_table(("component", "status", "seconds"), rows))
-    if data.result.components:
-        parts.append(_img(timeline_plot(data.result.components), "timeline of the components"))
+    parts.append(_img(timeline_plot(data.result.components), "timeline of the components"))
     return "\n".join(parts)
 
 
@@ -328,21 +322,12 @@ def no_baseline_sentence(result: RunResult) -> str:
 
 
 def confusion_table(data: PageData) -> str:
-    """Rows: true label; columns: predicted label. From TFMA's per-label slices: the
-    accuracy on the slice of label i is the share predicted as i."""
-    if len(data.result.metrics_by_label) != 2 or len(data.label_names) != 2:
+    """Rows: true label; columns: predicted label."""
+    matrix = classification.confusion_matrix(data.result.metrics_by_label, data.label_names)
+    if matrix is None:
         return _missing("No per-label metrics to build it from.")
-    rows = []
-    for index, name in enumerate(data.label_names):
-        values = data.result.metrics_by_label.get(str(index), {})
-        count, accuracy = values.get("example_count"), values.get(ACCURACY_METRIC)
-        if count is None or accuracy is None:
-            return _missing("No per-label metrics to build it from.")
-        correct = int(round(accuracy * count))
-        cells = [correct, int(count) - correct] if index == 0 else [int(count) - correct, correct]
-        rows.append(f"<th>{_e(name)}</th>" + "".join(_number(c) for c in cells))
-    header = ("true \\ predicted", *data.label_names)
-    return _table(header, rows)
+    rows = [f"<th>{_e(name)}</th>" + "".join(_number(c) for c in cells) for name, cells in zip(data.label_names, matrix)]
+    return _table(("true \\ predicted", *data.label_names), rows)
 
 
 def errors_section(data: PageData) -> str:
