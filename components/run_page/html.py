@@ -142,7 +142,8 @@ def render(data: PageData) -> str:
         "evaluation": evaluation_section(data), "errors": errors_section(data),
         "serving-check": serving_check_section(data), "verdict": verdict_section(data),
     }
-    title = f"{data.result.pipeline_name}: run {data.result.run_id}"
+    # A Kubeflow task is told no run id (TFX's entrypoint gives its executors none).
+    title = f"{data.result.pipeline_name}: run {data.result.run_id}" if data.result.run_id else data.result.pipeline_name
     nav = " ".join(f'<a href="#{key}">{_e(heading)}</a>' for key, heading in SECTIONS)
     body = "\n".join(f'<section id="{key}">\n<h2>{_e(heading)}</h2>\n{sections[key]}\n</section>'
                      for key, heading in SECTIONS)
@@ -193,7 +194,7 @@ def _missing(what: str) -> str:
 
 def run_section(data: PageData) -> str:
     facts = [
-        ("pipeline", data.result.pipeline_name), ("run", data.result.run_id), ("profile", data.result.profile),
+        ("pipeline", data.result.pipeline_name), ("run", data.result.run_id or "-"), ("profile", data.result.profile),
         ("wall time", f"{data.result.wall_seconds:.1f} s" if data.result.wall_seconds is not None else "-"),
     ]
     parts = ["<table>\n" + "\n".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in facts) + "\n</table>"]
