@@ -32,6 +32,7 @@ from pipeline.cli import commands, exit_status
 from pipeline.cli import main as cli
 from pipeline.config import settings
 from pipeline.config.settings import REPO_ROOT, apply_overrides, load_profile
+from pipeline import steps
 from components.run_page import outcome as evaluation
 from pipeline.results import metadata as results_metadata
 from components.run_page.record import ComponentResult, RunResult
@@ -46,8 +47,7 @@ DEMO = load_profile("demo")
 GOLDEN_JPEG = os.path.join(os.path.dirname(__file__), "golden", "tiny.jpg")
 SECTION_IDS = [key for key, _ in run_page_html.SECTIONS]
 CHROMIUM = shutil.which("chromium")
-PIPELINE_ORDER = ["TfdsExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
-                  "Evaluator", "InfraValidator", "Pusher"]
+PIPELINE_ORDER = [step.id for step in steps.STEPS]
 DEMO_ROOT = os.path.join(REPO_ROOT, "outputs", "run-page-test")
 SCREENSHOT_WIDTH, MAX_SCREENSHOT_HEIGHT = 1200, 16000
 # Appended to a copy of the page for the browser check only: once everything has loaded, it
@@ -325,7 +325,7 @@ def demo_page(demo_run):
         root, DEMO.pipeline_name, "demo", run_id=summary["run_id"],
         component_seconds={name: info["seconds"] for name, info in summary["components"].items()},
         order=PIPELINE_ORDER, wall_seconds=summary["wall_seconds"])
-    path = run_page.write_run_page(result, root, changed_config={"evaluator.accuracy_bar": 0.6})
+    path = run_page.write_run_page(result, root, changes={"evaluator.accuracy_bar": (DEMO.evaluator.accuracy_bar, 0.6)})
     return (path,)
 
 
