@@ -4,7 +4,10 @@ demo run opened in headless Chromium (Debian's package, installed by `make setup
 The browser test opens the page of the session's first demo run (tests/conftest.py, in a
 temporary root) and keeps a copy of the page with Chromium's screenshot, at
 outputs/run-page-test/pipeline/reports/<run id>/report.png (git-ignored; replaced on every
-run), for a person to look at.
+run), for a person to look at. The page the pipeline's own RunPage step wrote for that run
+(its `page` output, found through ML Metadata) is opened there too, and compared with the
+local commands' page section by section; the third demo run (not blessed) shows the step's
+page and Markdown verdict of a run that pushed nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from ml_metadata.proto import metadata_store_pb2
 from PIL import Image
 from tensorflow.core.util import event_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
@@ -32,6 +36,7 @@ from pipeline.cli import commands, exit_status
 from pipeline.cli import main as cli
 from pipeline.config import settings
 from pipeline.config.settings import REPO_ROOT, apply_overrides, load_profile
+from pipeline import steps
 from components.run_page import outcome as evaluation
 from pipeline.results import metadata as results_metadata
 from components.run_page.record import ComponentResult, RunResult
@@ -46,8 +51,7 @@ DEMO = load_profile("demo")
 GOLDEN_JPEG = os.path.join(os.path.dirname(__file__), "golden", "tiny.jpg")
 SECTION_IDS = [key for key, _ in run_page_html.SECTIONS]
 CHROMIUM = shutil.which("chromium")
-PIPELINE_ORDER = ["TfdsExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
-                  "Evaluator", "InfraValidator", "Pusher"]
+PIPELINE_ORDER = [step.id for step in steps.STEPS]
 DEMO_ROOT = os.path.join(REPO_ROOT, "outputs", "run-page-test")
 SCREENSHOT_WIDTH, MAX_SCREENSHOT_HEIGHT = 1200, 16000
 # Appended to a copy of the page for the browser check only: once everything has loaded, it
@@ -66,6 +70,8 @@ addEventListener("load", function () {
     metrics: all("td[data-metric]").map(function (td) {
       return {name: td.dataset.metric, value: td.dataset.value, text: td.innerText};
     }),
+    // every fetch the page made (data: URIs are not fetches), failed ones included
+    resources: performance.getEntriesByType("resource").map(function (r) { return r.name; }),
     height: document.documentElement.scrollHeight
   };
   var out = document.createElement("pre");
@@ -325,7 +331,7 @@ def demo_page(demo_run):
         root, DEMO.pipeline_name, "demo", run_id=summary["run_id"],
         component_seconds={name: info["seconds"] for name, info in summary["components"].items()},
         order=PIPELINE_ORDER, wall_seconds=summary["wall_seconds"])
-    path = run_page.write_run_page(result, root, changed_config={"evaluator.accuracy_bar": 0.6})
+    path = run_page.write_run_page(result, root, changes={"evaluator.accuracy_bar": (DEMO.evaluator.accuracy_bar, 0.6)})
     return (path,)
 
 
@@ -445,6 +451,124 @@ def test_a_compiled_runs_page_reads_the_same_from_its_task_outputs(demo_run, dem
 
 def section_html(page: str, key: str) -> str:
     return re.search(rf'<section id="{key}">(.*?)</section>', page, re.S).group(1)
+
+
+# The page and the verdict the pipeline's last step (RunPage) wrote as the run's own outputs
+
+
+def run_page_step_outputs(root: str, run_id: str) -> dict[str, str]:
+    """The files the run's RunPage execution wrote, by output key ("page": system.HTML,
+    "verdict": system.Markdown), found through ML Metadata: the run's execution of the RunPage
+    node and its outputs of the types pipeline/steps.py names."""
+    store = results_metadata.open_run_store(root)
+    executions = results_metadata.run_executions(store, run_id).get(steps.RUN_PAGE.id, [])
+    assert len(executions) == 1, f"run {run_id}: {len(executions)} {steps.RUN_PAGE.id} executions"
+    assert executions[0].last_known_state == metadata_store_pb2.Execution.COMPLETE, executions[0]
+    found = {}
+    for key in ("page", "verdict"):
+        artifacts = results_metadata.artifacts_of_type(store, executions, steps.RUN_PAGE.outputs[key])
+        assert len(artifacts) == 1, f"run {run_id}: {key}: {artifacts}"
+        assert os.path.isfile(artifacts[0].uri), artifacts[0].uri  # one file at the URI, not a folder
+        found[key] = artifacts[0].uri
+    return found
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make setup installs it)")
+def test_the_run_page_steps_page_in_chromium_shows_every_section_every_image_and_the_summarys_figures(
+        demo_run, tmp_path):
+    """The `page` output of the first demo run's RunPage step, as Chromium shows it: every
+    section, every image decoded, nothing fetched, and the figures of the run's summary."""
+    root, summary = demo_run
+    page_path = run_page_step_outputs(root, summary["run_id"])["page"]
+    with open(page_path, encoding="utf-8") as f:
+        page = f.read()
+    assert "<script" not in page and "<link" not in page and "url(" not in page
+    assert all(ref.startswith(("data:", "#")) for ref in re.findall(r'(?:src|href)="([^"]*)"', page))
+    found = rendered(page_path, tmp_path)
+    assert found["resources"] == []  # no request: not even a failed one
+
+    assert [s["id"] for s in found["sections"]] == SECTION_IDS
+    assert [s["heading"] for s in found["sections"]] == [heading for _, heading in run_page_html.SECTIONS]
+    text = {s["id"]: s["text"] for s in found["sections"]}
+
+    # every image loaded: the curves, the ROC curve, the samples and the errors' thumbnails
+    assert len(found["images"]) == page.count("<img ")
+    assert [i for i in found["images"] if not (i["complete"] and i["width"] > 0 and i["height"] > 0)] == []
+    alts = [i["alt"] for i in found["images"]]
+    assert "loss and accuracy per epoch" in alts and "ROC curve" in alts
+    assert len([alt for alt in alts if alt.startswith("transformed ")]) == run_page_data.NUM_SAMPLES
+    wrong = int(re.search(r"(\d+) of \d+ test images", text["errors"]).group(1))
+    assert len([alt for alt in alts if " taken for " in alt]) == min(wrong, run_page_data.MAX_ERRORS) > 0
+
+    # the metrics are the summary's, to the last digit, and so is the confusion matrix
+    shown = {m["name"]: m for m in found["metrics"]}
+    for name, value in summary["metrics"].items():
+        assert float(shown[name]["value"]) == value and shown[name]["text"] == run_page_html._fmt(value), name
+    for label, values in summary["metrics_by_label"].items():
+        assert float(shown[f"binary_accuracy@{features.LABEL_NAMES[int(label)]}"]["value"]) == values["binary_accuracy"]
+    table = re.search(r"<h3>Confusion matrix</h3>\s*<table>(.*?)</table>", page, re.S).group(1)
+    matrix = classification.confusion_matrix(summary["metrics_by_label"], features.LABEL_NAMES)
+    assert [int(v) for v in re.findall(r'data-value="(\d+)"', table)] == [count for row in matrix for count in row]
+
+    assert summary["run_id"] in text["run"] and "evaluator.accuracy_bar" in text["run"]
+    assert all(split in text["data"] for split in ("train", "eval", "test")) and "corrupt files skipped" in text["data"]
+    assert "Training images after Transform" in text["data"]
+    assert "phase 2 (fine-tuning)" in text["training"] and "s per epoch" in text["training"]
+    assert "Accuracy bar 0.6" in text["evaluation"] and "Confusion matrix" in text["evaluation"]
+    assert "misclassified" in text["errors"]
+    assert ("Servable" if summary["infra_blessed"] else "Not servable") in text["serving-check"]
+    assert summary["infra_reason"] in text["serving-check"]
+    assert summary["blessed"] and f"Blessed: {summary['blessing_reason']}." in text["verdict"]
+    assert summary["pushed_model_dir"] in text["verdict"] and "tensorflow_model_server" in text["verdict"]
+
+
+@pytest.mark.e2e
+def test_a_run_that_is_not_blessed_still_gets_its_step_page_and_verdict(demo_runs):
+    """The third demo run (a bar of 1.0) is not blessed: its RunPage step still writes the page
+    and the verdict, which say so, why (the summary's reason), and that nothing was pushed."""
+    root, [_, _, (result, summary), _] = demo_runs
+    assert result.returncode == exit_status.NOT_BLESSED, result.stdout[-3000:] + result.stderr[-3000:]
+    assert not summary["blessed"] and summary["pushed_model_dir"] is None
+    assert "is below the bar 1.0" in summary["blessing_reason"]
+    outputs = run_page_step_outputs(os.path.join(root, "pipeline"), summary["run_id"])
+    with open(outputs["page"], encoding="utf-8") as f:
+        page = f.read()
+    assert re.findall(r'<section id="([^"]+)">', page) == SECTION_IDS
+    assert summary["run_id"] in section_text(page, "run")
+    verdict = html.unescape(re.sub(r"<[^>]+>", "", section_html(page, "verdict")))  # as a browser reads it
+    assert f"Not blessed: {summary['blessing_reason']}." in verdict
+    assert "Nothing pushed" in verdict and "Pushed version" not in verdict
+    assert "Accuracy bar 1: " in section_text(page, "evaluation") and "is below it" in section_text(page, "evaluation")
+    with open(outputs["verdict"], encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    assert lines[0] == "# Not blessed"
+    assert f"**Not blessed**: {summary['blessing_reason']}." in lines
+    assert [line for line in lines if line.startswith("- Pushed: ")][0].startswith("- Pushed: none")
+
+
+@pytest.mark.e2e
+def test_the_steps_page_and_the_local_report_agree_but_for_the_orchestrators_record(demo_run, demo_page):
+    """The RunPage step's page and the page the local commands write of the same run
+    (report.html) say the same of the data, the training, the evaluation, the errors and the
+    serving check; the step's run section has no components table (each step's status and
+    time are the orchestrator's) and says so. (The verdict is left out: report.html says which
+    version is served now, after the later demo runs.)"""
+    root, summary = demo_run
+    local_page, *_ = demo_page
+    with open(run_page_step_outputs(root, summary["run_id"])["page"], encoding="utf-8") as f:
+        step = f.read()
+    with open(local_page, encoding="utf-8") as f:
+        local = f.read()
+    assert re.findall(r'<section id="([^"]+)">', step) == SECTION_IDS
+    for key in ("data", "training", "evaluation", "errors", "serving-check"):
+        assert section_html(step, key) == section_html(local, key), key
+    step_run, local_run = section_html(step, "run"), section_html(local, "run")
+    assert "<th>component</th>" in local_run and "<img " in local_run  # the table and the timeline
+    assert "<th>component</th>" not in step_run and "<img " not in step_run
+    assert run_page_html.NO_ORCHESTRATOR_RECORD in section_text(step, "run")
+    assert run_page_html.NO_ORCHESTRATOR_RECORD not in section_text(local, "run")
+    assert "evaluator.accuracy_bar" in section_text(step, "run")
 
 
 CACHED_RUN = dict(
