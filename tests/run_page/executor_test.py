@@ -141,14 +141,18 @@ def outputs(task_folder):
     return made
 
 
-def run_page(tmp_path, examples, model, with_evaluation=True, blessed=False, task_folder=None):
-    """Runs the executor on inputs made under `tmp_path`, its outputs in `task_folder` (else
-    tmp_path/task); returns its outputs and the overall and per-label metrics written."""
+def run_page(tmp_path, examples, model, with_evaluation=True, blessed=False, task_folder=None, pushed_to=None,
+             hand=lambda artifact: artifact):
+    """Runs the executor on inputs made under `tmp_path` and handed to it through `hand`, its
+    outputs in `task_folder` (else tmp_path/task); returns its outputs and the overall and
+    per-label metrics written."""
     os.makedirs(tmp_path, exist_ok=True)
     evaluated, overall, per_label = evaluation(tmp_path) if with_evaluation else (None, {}, {})
     pushed = standard_artifacts.PushedModel()
     pushed.uri = str(tmp_path / "pushed_model")
-    pushed.set_int_custom_property("pushed", 0)
+    pushed.set_int_custom_property("pushed", int(pushed_to is not None))
+    if pushed_to is not None:
+        pushed.set_string_custom_property("pushed_destination", pushed_to)
     inputs = {
         spec.EXAMPLES_KEY: [examples], spec.MODEL_KEY: [model],
         spec.EVALUATION_KEY: [evaluated] if evaluated else [],
@@ -157,11 +161,27 @@ def run_page(tmp_path, examples, model, with_evaluation=True, blessed=False, tas
                                                    reason="loaded and answered 4 requests")],
         spec.PUSHED_MODEL_KEY: [pushed],
     }
+    inputs = {key: [hand(artifact) for artifact in artifacts] for key, artifacts in inputs.items()}
     made = outputs(task_folder or tmp_path / "task")
     executor.Executor().Do(inputs, {key: [artifact] for key, artifact in made.items()}, {
         spec.PIPELINE_NAME_KEY: "cats-vs-dogs-test", spec.PROFILE_KEY: "demo", spec.CONFIG_CHANGES_KEY: "{}",
         spec.SERVING_DIR_KEY: str(tmp_path / "serving")})
     return made, overall, per_label
+
+
+def as_kubeflow_hands_it(artifact):
+    """The artifact as TFX's Kubeflow entrypoint rebuilds it from a task's executor input: as
+    its producer's executor output wrote it (custom properties as metadata, numbers as floats),
+    typed as TFX's compiler types it (`kubeflow_v2_entrypoint_utils`)."""
+    from kfp.pipeline_spec import pipeline_spec_pb2
+    from tfx.orchestration.kubeflow.v2 import compiler_utils
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils as entrypoint_utils
+
+    runtime = entrypoint_utils.to_runtime_artifact(artifact, {})
+    schema = compiler_utils.get_artifact_schema(type(artifact))
+    runtime.type.instance_schema = schema.decode() if isinstance(schema, bytes) else schema
+    [rebuilt] = entrypoint_utils.parse_raw_artifact_dict({"x": pipeline_spec_pb2.ArtifactList(artifacts=[runtime])})["x"]
+    return rebuilt
 
 
 def read(artifact):
@@ -244,3 +264,18 @@ def test_the_page_and_verdict_are_replaced_whole_and_no_temporary_file_is_left(t
     assert sorted(os.listdir(task_folder)) == sorted(FILE_OUTPUTS)
     assert read(made[spec.VERDICT_KEY]).startswith("# Not blessed\n")
     assert read(made[spec.PAGE_KEY]) != first[spec.PAGE_KEY]
+
+
+def test_inputs_as_a_kubeflow_runner_hands_them_read_as_the_local_runners(tmp_path, examples, model):
+    """TFX's Kubeflow entrypoint rebuilds every custom property of an input as a JSON value (the
+    blessing's `blessed`, the push's destination, the examples' label names); the run reads the
+    same as when the local runner hands ML Metadata's values."""
+    pushed_to = "/srv/models/cats_vs_dogs/1700000000"
+    local, _, _ = run_page(tmp_path / "local", examples, model, blessed=True, pushed_to=pushed_to)
+    kubeflow, _, _ = run_page(tmp_path / "kubeflow", examples, model, blessed=True, pushed_to=pushed_to,
+                              hand=as_kubeflow_hands_it)
+    verdict = read(kubeflow[spec.VERDICT_KEY])
+    assert verdict.startswith("# Blessed\n") and "Pushed: version 1700000000" in verdict
+    assert verdict == read(local[spec.VERDICT_KEY])
+    for key in (spec.METRICS_KEY, spec.CLASSIFICATION_METRICS_KEY):
+        assert kubeflow[key].mlmd_artifact.custom_properties == local[key].mlmd_artifact.custom_properties
