@@ -1,9 +1,12 @@
 """Our task entrypoint (pipeline/task/entrypoint.py) runs every task of the demo's
 compiled Kubeflow spec with the executor input each runner really gives it.
 
-The open-source KFP backend is the case that matters: every one of the 8 tasks runs, chained,
+The open-source KFP backend is the case that matters: every one of the 10 tasks runs, chained,
 with the executor input built as kubeflow/pipelines' backend/src/v2 builds it (each rule cites
-the Go file it copies: `Backend` below), and each reads its inputs and writes its outputs.
+the Go file it copies: `Backend` below), and each reads its inputs and writes its outputs. The
+last, RunPage, writes outputs typed as KFP's UI renders them (`system.HTML`, `system.Metrics`,
+`system.ClassificationMetrics`, `system.Markdown`): they are checked as the backend records
+them, against the metadata KFP's SDK writes for its own artifact classes.
 Vertex AI's shape (declared types) and kfp.local's (`system.Artifact`) run ExampleValidator (two
 inputs) on the chain's artifacts. TFX's own entrypoint fails on the backend's shape: that is
 what the module fixes. The subprocesses run once per module, two at a time where the DAG
@@ -15,6 +18,7 @@ import copy
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -22,13 +26,15 @@ import time
 import pytest
 import yaml
 
+from components.run_page.artifacts import CLASS_PATHS
+from components.run_page.kfp_outputs import DISPLAY_NAMES
 from pipeline.task import entrypoint as task_entrypoint
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OURS = "pipeline.task.entrypoint"
 TFX_ENTRYPOINT = task_entrypoint.TFX_ENTRYPOINT
 TASKS = ["TfdsExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
-         "Evaluator", "InfraValidator", "Pusher"]
+         "Evaluator", "InfraValidator", "Pusher", "RunPage"]
 # config/gcs.go, GCSProviderConfig.ProvideSessionInfo with no providers configured; the JSON
 # metadata/client.go RecordArtifact stores as `store_session_info`.
 STORE_SESSION_INFO = json.dumps({"Provider": "gs", "Params": {"fromEnv": "true"}}, separators=(",", ":"))
@@ -226,8 +232,10 @@ def mlmd_value(value):
 
 
 # Outputs a task may leave empty: Transform's analyzer cache (written only when the analyzers
-# are cached) and the Pusher's pushed model (empty when the model is not blessed).
-MAY_BE_EMPTY = {("Transform", "updated_analyzer_cache"), ("Pusher", "pushed_model")}
+# are cached), the Pusher's pushed model (empty when the model is not blessed), and the RunPage's
+# metrics (held in the artifact's metadata, nothing at its URI).
+MAY_BE_EMPTY = {("Transform", "updated_analyzer_cache"), ("Pusher", "pushed_model"),
+                ("RunPage", "metrics"), ("RunPage", "classification_metrics")}
 
 
 def files_under(uri):
@@ -236,7 +244,7 @@ def files_under(uri):
 
 @pytest.fixture(scope="module")
 def runs(compiled, tmp_path_factory):
-    """Every subprocess of this file, run once, two at a time as their inputs allow: the 9 tasks
+    """Every subprocess of this file, run once, two at a time as their inputs allow: the 10 tasks
     as the open-source backend starts them, chained; ExampleValidator in Vertex AI's shape and
     in kfp.local's, on the chain's statistics and schema."""
     spec = compiled["spec"]
@@ -299,8 +307,8 @@ def test_every_task_runs_with_the_open_source_backends_executor_input(backend_ch
     for name in declared:
         uri = executor_input["outputs"]["artifacts"][name]["artifacts"][0]["uri"]
         assert run["output"]["artifacts"][name]["artifacts"][0]["uri"] == uri
-        if (task, name) not in MAY_BE_EMPTY:
-            assert files_under(uri), f"{task}: nothing written under {name} ({uri})"
+        if (task, name) not in MAY_BE_EMPTY:  # a folder, or one file (a ValueArtifact: the RunPage's page)
+            assert os.path.isfile(uri) or files_under(uri), f"{task}: nothing written under {name} ({uri})"
     assert "executor-logs" in executor_input["outputs"]["artifacts"]
 
 
@@ -335,9 +343,18 @@ def test_chain_results_are_the_pipelines(backend_chain):
 
 
 def test_nothing_of_the_backends_bookkeeping_reaches_the_outputs(backend_chain):
-    for run in backend_chain["runs"].values():
-        for artifact_list in run["output"]["artifacts"].values():
-            assert not {"display_name", "store_session_info"} & set(artifact_list["artifacts"][0].get("metadata", {}))
+    """No output carries the backend's bookkeeping from an input; a display name only where
+    the executor gives one (the RunPage's, for KFP's UI), which the backend then records."""
+    for task, run in backend_chain["runs"].items():
+        for name, artifact_list in run["output"]["artifacts"].items():
+            metadata = artifact_list["artifacts"][0].get("metadata", {})
+            assert "store_session_info" not in metadata, (task, name)
+            if task == "RunPage":
+                assert metadata["display_name"] == DISPLAY_NAMES[name]
+                recorded = backend_chain["backend"].mlmd[backend_chain["backend"].outputs[(task, name)]]
+                assert recorded["custom_properties"]["display_name"] == ("string", DISPLAY_NAMES[name])
+            else:
+                assert "display_name" not in metadata, (task, name)
 
 
 def test_executor_logs_is_the_launchers(backend_chain):
@@ -345,6 +362,127 @@ def test_executor_logs_is_the_launchers(backend_chain):
     logs = run["input"]["outputs"]["artifacts"]["executor-logs"]["artifacts"][0]["uri"]
     with open(logs) as f:
         assert "output executor-logs: not declared by the component" in f.read()
+
+
+# ---------------------------------------------------------------------------------------------
+# The RunPage's outputs as the backend records them: what KFP's UI reads.
+
+def run_page_output(backend_chain, name):
+    """The RunPage's output `name` in the executor output TFX's entrypoint wrote (and ours tidied)."""
+    return backend_chain["runs"]["RunPage"]["output"]["artifacts"][name]["artifacts"][0]
+
+
+def chain_output_uri(backend_chain, task, name):
+    return backend_chain["runs"][task]["input"]["outputs"]["artifacts"][name]["artifacts"][0]["uri"]
+
+
+def evaluated_metrics(evaluation_uri):
+    """The candidate's metrics as TFMA wrote them: {None (the whole split) or label: {name: value}}."""
+    import tensorflow_model_analysis as tfma
+
+    metrics = {}
+    for record in tfma.load_metrics(evaluation_uri):
+        keys = record.slice_key.single_slice_keys
+        metrics[keys[0].int64_value if keys else None] = {
+            kv.key.name: kv.value.double_value.value for kv in record.metric_keys_and_values
+            if kv.value.HasField("double_value") and not kv.key.is_diff and kv.key.model_name != "baseline"}
+    return metrics
+
+
+def label_names(backend_chain):
+    return json.loads(backend_chain["runs"]["TfdsExampleGen"]["output"]["artifacts"]["examples"]["artifacts"][0]
+                      ["metadata"]["label_names"])
+
+
+def test_run_pages_executor_output_names_each_output_for_kfps_ui(backend_chain):
+    run = backend_chain["runs"]["RunPage"]
+    assert set(run["output"]["artifacts"]) == {"page", "metrics", "classification_metrics", "verdict"}
+    for name in run["output"]["artifacts"]:
+        assert isinstance(run_page_output(backend_chain, name)["metadata"]["display_name"], str), name
+
+
+def test_run_pages_metrics_are_the_evaluations_in_the_shape_kfps_sdk_logs_them(backend_chain):
+    """Each metric a number, as `kfp.dsl.Metrics.log_metric` logs it: the Evaluator's (TFMA's)
+    on the whole test split and per label, and the bar the run's Evaluator was given; no
+    `tfx_version` (KFP's viewer would list it), which TFX's runner tags every output with."""
+    import kfp.dsl
+
+    from components.run_page.record import SUMMARY_METRICS
+
+    metadata = run_page_output(backend_chain, "metrics")["metadata"]
+    assert "tfx_version" not in metadata and "tfx_version" in run_page_output(backend_chain, "page")["metadata"]
+    evaluated = evaluated_metrics(chain_output_uri(backend_chain, "Evaluator", "evaluation"))
+    names = label_names(backend_chain)
+    reference = kfp.dsl.Metrics(name="metrics", uri=chain_output_uri(backend_chain, "RunPage", "metrics"))
+    for name in SUMMARY_METRICS:
+        if name in evaluated[None]:
+            reference.log_metric(name, evaluated[None][name])
+    for label, name in enumerate(names):
+        reference.log_metric(f"binary_accuracy ({name})", evaluated[label]["binary_accuracy"])
+    accuracy_bar = backend_chain["spec"]["root"]["inputDefinitions"]["parameters"]["accuracy_bar"]["defaultValue"]
+    reference.log_metric("accuracy_bar", accuracy_bar)
+    assert {"binary_accuracy", "auc", "precision", "recall", "binary_accuracy (cat)", "accuracy_bar"} <= set(metadata)
+    assert metadata == {**reference.metadata, "display_name": DISPLAY_NAMES["metrics"]}
+    assert all(isinstance(value, float) for key, value in metadata.items() if key != "display_name")
+
+
+def test_run_pages_confusion_matrix_and_roc_are_in_the_shape_kfps_sdk_logs_them(backend_chain):
+    """`confusionMatrix` and `confidenceMetrics` as `kfp.dsl.ClassificationMetrics`'
+    `log_confusion_matrix` and `log_roc_curve` write them, from the test split: the matrix's rows
+    are TFMA's per-label counts, its diagonal TFMA's accuracy; the ROC curve runs from (0, 0) to
+    (1, 1) as the threshold falls, a point per test example at most."""
+    import kfp.dsl
+
+    metadata = run_page_output(backend_chain, "classification_metrics")["metadata"]
+    matrix = metadata["confusionMatrix"]
+    assert set(matrix) == {"annotationSpecs", "rows"}
+    rows = [row["row"] for row in matrix["rows"]]
+    roc = metadata["confidenceMetrics"]
+    assert isinstance(roc, list) and roc and all(
+        isinstance(point, dict) and set(point) == {"confidenceThreshold", "recall", "falsePositiveRate"} for point in roc)
+    thresholds, recall, fpr = ([point[key] for point in roc] for key in ("confidenceThreshold", "recall", "falsePositiveRate"))
+
+    reference = kfp.dsl.ClassificationMetrics(name="classification_metrics",
+                                              uri=chain_output_uri(backend_chain, "RunPage", "classification_metrics"))
+    reference.log_confusion_matrix(label_names(backend_chain), rows)
+    reference.log_roc_curve(fpr, recall, thresholds)
+    assert ({key: metadata[key] for key in ("confusionMatrix", "confidenceMetrics", "display_name")}
+            == {**reference.metadata, "display_name": DISPLAY_NAMES["classification_metrics"]})
+
+    evaluated = evaluated_metrics(chain_output_uri(backend_chain, "Evaluator", "evaluation"))
+    assert [sum(row) for row in rows] == [evaluated[label]["example_count"] for label in range(len(rows))]
+    assert sum(rows[i][i] for i in range(len(rows))) / sum(map(sum, rows)) == pytest.approx(
+        evaluated[None]["binary_accuracy"])
+    assert thresholds == sorted(thresholds, reverse=True) and len(roc) <= evaluated[None]["example_count"] + 1
+    assert recall == sorted(recall) and fpr == sorted(fpr)
+    assert (fpr[0], recall[0]) == (0.0, 0.0) and (fpr[-1], recall[-1]) == (1.0, 1.0)
+
+
+def test_run_pages_page_is_one_self_contained_file_and_its_verdict_the_evaluators(backend_chain):
+    with open(chain_output_uri(backend_chain, "RunPage", "page")) as f:
+        page = f.read()
+    assert page.startswith("<!DOCTYPE html>") and "<script" not in page
+    assert not re.search(r'(?:src|href)="(?:https?:)?//', page)
+    images = re.findall(r'<img src="([^"]*)"', page)
+    assert images and all(source.startswith("data:image/") for source in images)
+    # The verdict is the Evaluator's, and names the Pusher's push (both read from the inputs'
+    # metadata, which TFX's entrypoint hands the executor as JSON values).
+    blessed = os.path.exists(os.path.join(chain_output_uri(backend_chain, "Evaluator", "blessing"), "BLESSED"))
+    with open(chain_output_uri(backend_chain, "RunPage", "verdict")) as f:
+        verdict = f.read()
+    assert verdict.startswith("# Blessed\n" if blessed else "# Not blessed\n")
+    pushed = backend_chain["runs"]["Pusher"]["output"]["artifacts"]["pushed_model"]["artifacts"][0]["metadata"]
+    destination = pushed.get("pushed_destination")
+    assert bool(destination and f"`{destination}`" in verdict) == blessed
+
+
+def test_run_page_task_logs_its_outputs_handed_to_tfx_by_class_and_tfx_version_dropped(backend_chain):
+    log = backend_chain["runs"]["RunPage"]["log"]
+    for name, definition in component(backend_chain["spec"], "RunPage")["outputDefinitions"]["artifacts"].items():
+        title = yaml.safe_load(definition["artifactType"]["instanceSchema"])["title"]
+        assert f"task entrypoint: output {name}: {title} handed to TFX as {CLASS_PATHS[title]}" in log
+    assert "task entrypoint: output metrics: tfx_version dropped" in log
+    assert "task entrypoint: output executor-logs: not declared by the component" in log
 
 
 # ---------------------------------------------------------------------------------------------
@@ -456,12 +594,47 @@ def as_tfx_wrote_them(spec):
     return {"spec": spec, "runs": runs}
 
 
+def rebuilt_output_classes(outputs):
+    """The class TFX's entrypoint rebuilds each output as (kubeflow_v2_entrypoint_utils)."""
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils as entrypoint_utils
+
+    parsed = json_format.ParseDict(outputs, pipeline_spec_pb2.ExecutorInput.Outputs())
+    return {name: type(artifacts[0]) for name, artifacts in entrypoint_utils.parse_raw_artifact_dict(parsed.artifacts).items()}
+
+
+def assert_outputs_reach_tfx_as_declared(task, given, repaired):
+    """The outputs passed on as given, but the RunPage's (typed with KFP's `system.*` titles,
+    which TFX would import as classes): typed by the path of the class the component declares,
+    which TFX rebuilds them as; nothing else of theirs changed."""
+    if task != "RunPage":
+        assert repaired == given
+        return
+    from components.run_page.spec import RunPageSpec
+
+    def untyped(outputs):
+        return {**outputs, "artifacts": {name: [{k: v for k, v in artifact.items() if k != "type"}
+                                                for artifact in artifact_list["artifacts"]]
+                                         for name, artifact_list in outputs["artifacts"].items()}}
+
+    assert untyped(repaired) == untyped(given)
+    assert rebuilt_output_classes(repaired) == {name: channel.type for name, channel in RunPageSpec.OUTPUTS.items()}
+
+
 @pytest.mark.parametrize("task", TASKS)
 def test_vertex_shape_passes_through_untouched(compiled, task, tmp_path):
+    """Byte for byte, but the RunPage's outputs (see assert_outputs_reach_tfx_as_declared)."""
     spec = compiled["spec"]
-    argv = argv_for(spec, task, executor_input_in_shape(as_tfx_wrote_them(spec), task, "vertex", str(tmp_path)))
+    given = executor_input_in_shape(as_tfx_wrote_them(spec), task, "vertex", str(tmp_path))
+    argv = argv_for(spec, task, given)
     args, changes = task_entrypoint.repaired_argv(argv)
-    assert args == argv and changes == []
+    if task != "RunPage":
+        assert args == argv and changes == []
+        return
+    repaired = repaired_input(argv)
+    assert repaired["inputs"] == given["inputs"] and len(changes) == len(given["outputs"]["artifacts"])
+    assert_outputs_reach_tfx_as_declared(task, given["outputs"], repaired["outputs"])
 
 
 @pytest.mark.parametrize("task", TASKS[1:])
@@ -473,7 +646,8 @@ def test_kfp_local_shape_is_typed_as_declared_and_keeps_its_metadata(compiled, t
         name: {"artifacts": [{**artifact_list["artifacts"][0], "type": declared_input(spec, task, name)}]}
         for name, artifact_list in given["inputs"]["artifacts"].items()
     }
-    assert repaired["outputs"] == given["outputs"] and repaired["inputs"]["parameterValues"] == given["inputs"]["parameterValues"]
+    assert repaired["inputs"]["parameterValues"] == given["inputs"]["parameterValues"]
+    assert_outputs_reach_tfx_as_declared(task, given["outputs"], repaired["outputs"])
 
 
 def test_backend_shape_is_typed_as_declared_and_loses_executor_logs(backend_chain):
@@ -506,7 +680,7 @@ def test_every_artifact_reaches_tfx_as_its_producer_wrote_it(backend_chain):
     backend, spec = backend_chain["backend"], backend_chain["spec"]
     checked = set()
     for (task, name), artifact_id in backend.outputs.items():
-        if name == "executor-logs":
+        if name == "executor-logs" or task == "RunPage":  # no task reads the RunPage's outputs
             continue
         declared = component(spec, task)["outputDefinitions"]["artifacts"][name]["artifactType"]
         written = backend_chain["runs"][task]["output"]["artifacts"][name]["artifacts"][0]
@@ -551,3 +725,91 @@ def test_flag_with_equals_sign_is_repaired_too():
     args, changes = task_entrypoint.repaired_argv([f"{task_entrypoint.EXECUTOR_INPUT_FLAG}={json.dumps(executor_input)}", "--x"])
     assert args[1] == "--x" and len(changes) == 1
     assert json.loads(args[0].split("=", 1)[1]) == {"outputs": {}}
+
+
+def test_run_page_types_are_handed_to_tfx_as_their_class_path_and_executor_logs_still_dropped():
+    """Outputs typed with the RunPage's KFP titles (as a schema title or an instance schema's
+    title) reach TFX typed by their class path, which TFX rebuilds them as; a TFX type passes as
+    it was; the backend's executor-logs and any other `system.*` output are still dropped."""
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+    from tfx.types import standard_artifacts
+
+    from components.run_page import artifacts
+
+    model_type = {"instanceSchema": "title: tfx.Model\ntype: object\n"}
+    types = {"page": {"schemaTitle": "system.HTML", "schemaVersion": "0.0.1"},
+             "metrics": {"instanceSchema": "title: system.Metrics\ntype: object\n"},
+             "classification_metrics": {"schemaTitle": "system.ClassificationMetrics"},
+             "verdict": {"instanceSchema": "title: system.Markdown\ntype: object\n"},
+             "model": model_type, "executor-logs": {"schemaTitle": "system.Artifact"},
+             "dataset": {"schemaTitle": "system.Dataset"}}
+    given = {"outputs": {"outputFile": "/r/output_metadata.json", "artifacts": {
+        name: {"artifacts": [{"name": name, "uri": f"/r/{name}", "type": artifact_type, "metadata": {"k": "v"}}]}
+        for name, artifact_type in types.items()}}}
+    executor_input = json_format.ParseDict(given, pipeline_spec_pb2.ExecutorInput())
+    changes = task_entrypoint.repair(executor_input, None)
+    repaired = json_format.MessageToDict(executor_input)["outputs"]
+
+    assert set(repaired["artifacts"]) == {"page", "metrics", "classification_metrics", "verdict", "model"}
+    assert rebuilt_output_classes(repaired) == {
+        "page": artifacts.HTML, "metrics": artifacts.Metrics, "classification_metrics": artifacts.ClassificationMetrics,
+        "verdict": artifacts.Markdown, "model": standard_artifacts.Model}
+    for name, artifact_list in repaired["artifacts"].items():
+        artifact = artifact_list["artifacts"][0]
+        assert {k: v for k, v in artifact.items() if k != "type"} == {"name": name, "uri": f"/r/{name}", "metadata": {"k": "v"}}
+    assert repaired["artifacts"]["model"]["artifacts"][0]["type"] == model_type
+    assert sorted(changes) == sorted([
+        "output executor-logs: not declared by the component (a generic type), not handed to TFX",
+        "output dataset: not declared by the component (a generic type), not handed to TFX",
+        *(f"output {name}: system.{kind} handed to TFX as components.run_page.artifacts.{kind}" for name, kind in (
+            ("page", "HTML"), ("metrics", "Metrics"), ("classification_metrics", "ClassificationMetrics"),
+            ("verdict", "Markdown")))])
+
+
+def test_metrics_plan_names_the_outputs_the_launcher_records_as_metrics():
+    executor_input = {"outputs": {"outputFile": "/r/output_metadata.json", "artifacts": {
+        "metrics": {"artifacts": [{"name": "metrics", "type": {"instanceSchema": "title: system.Metrics\ntype: object\n"}}]},
+        "scores": {"artifacts": [{"name": "scores", "type": {"schemaTitle": "system.Metrics"}}]},
+        "classification_metrics": {"artifacts": [{"name": "c", "type": {"schemaTitle": "system.ClassificationMetrics"}}]},
+        "model": {"artifacts": [{"name": "model", "type": {"instanceSchema": "title: tfx.Model\ntype: object\n"}}]}}}}
+    output_file, names = task_entrypoint.metrics_plan([task_entrypoint.EXECUTOR_INPUT_FLAG, json.dumps(executor_input)])
+    assert output_file == "/r/output_metadata.json" and sorted(names) == ["metrics", "scores"]
+    assert task_entrypoint.metrics_plan([task_entrypoint.EXECUTOR_INPUT_FLAG, "not json"]) == (None, [])
+
+
+def executor_output_as_tfx_writes_it():
+    """The RunPage's executor output as TFX's entrypoint writes it: every output tagged with
+    `tfx_version`."""
+    def artifact(name, **metadata):
+        return {"artifacts": [{"name": name, "uri": f"/r/{name}",
+                               "metadata": {"display_name": name.title(), "tfx_version": "1.17.0", **metadata}}]}
+
+    return {"artifacts": {
+        "metrics": artifact("metrics", auc=0.875, binary_accuracy=0.75),
+        "classification_metrics": artifact("classification_metrics", confusionMatrix={
+            "annotationSpecs": [{"displayName": "cat"}, {"displayName": "dog"}], "rows": [{"row": [3.0, 1.0]}, {"row": [0.0, 4.0]}]}),
+        "page": artifact("page"), "verdict": artifact("verdict")},
+        "parameterValues": {"note": "kept"}}
+
+
+def test_tidy_executor_output_drops_tfx_version_from_the_metrics_outputs_only(tmp_path):
+    written = executor_output_as_tfx_writes_it()
+    path = tmp_path / "output_metadata.json"
+    path.write_text(json.dumps(written, indent=2))
+    dropped = task_entrypoint.tidy_executor_output(str(path), ["metrics", "absent"])
+    assert dropped == ["output metrics: tfx_version dropped (not a metric)"]
+    expected = copy.deepcopy(written)
+    del expected["artifacts"]["metrics"]["artifacts"][0]["metadata"]["tfx_version"]
+    assert json.loads(path.read_text()) == expected
+
+
+def test_tidy_executor_output_leaves_the_file_alone_with_nothing_to_drop(tmp_path):
+    written = executor_output_as_tfx_writes_it()
+    del written["artifacts"]["metrics"]["artifacts"][0]["metadata"]["tfx_version"]
+    path = tmp_path / "output_metadata.json"
+    text = json.dumps(written, separators=(",", ":"))  # not the layout MessageToJson would write
+    path.write_text(text)
+    for names in ([], ["absent"], ["metrics"]):
+        assert task_entrypoint.tidy_executor_output(str(path), names) == [] and path.read_text() == text
+    assert task_entrypoint.tidy_executor_output(str(tmp_path / "missing.json"), ["metrics"]) == []

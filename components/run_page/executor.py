@@ -36,10 +36,21 @@ def record_of(input_dict: dict[str, list[types.Artifact]], exec_properties: dict
     result = RunResult(pipeline_name=exec_properties.get(spec.PIPELINE_NAME_KEY) or "",
                        run_id=run_id, profile=exec_properties.get(spec.PROFILE_KEY) or "",
                        components=[], wall_seconds=None)
-    result.page_inputs = {key: Artifact(artifacts[-1].uri, plain_properties(artifacts[-1].mlmd_artifact.custom_properties))
+    result.page_inputs = {key: Artifact(artifacts[-1].uri, input_properties(artifacts[-1]))
                           for key, artifacts in input_dict.items() if artifacts}
     outcome.fill_outcome(result, exec_properties.get(spec.SERVING_DIR_KEY) or None)
     return result
+
+
+def input_properties(artifact: types.Artifact) -> dict[str, Any]:
+    """An input's custom properties as plain values, however the runner handed them: ML
+    Metadata's int, double and string values (the local runner), or JSON values (TFX's Kubeflow
+    entrypoint rebuilds each entry of an input's metadata as one: `_parse_raw_artifact`)."""
+    properties = plain_properties(artifact.mlmd_artifact.custom_properties)
+    for key, value in artifact.mlmd_artifact.custom_properties.items():
+        if value.WhichOneof("value") == "struct_value":
+            properties[key] = artifact.get_json_value_custom_property(key)
+    return properties
 
 
 def write_outputs(data: page_data.PageData, outputs: dict[str, types.Artifact]) -> None:

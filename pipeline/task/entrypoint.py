@@ -9,7 +9,7 @@ an instance schema's YAML `title`, or a schema title, names the TFX class). Thre
 the executor input (`--json_serialized_invocation_args`) in three shapes:
 
 - Vertex AI: every artifact typed as the task declares it (TFX's instance schema). Passed on
-  byte for byte.
+  byte for byte, but for the RunPage step's outputs (below).
 - Open-source KFP's backend (kubeflow/pipelines backend/src/v2, read at commit 7b70c7b), which
   TFX fails on (tensorflow/tfx#7768). Each rule below answers one of its files:
   * `metadata/client.go`, `GetOutputArtifactsByExecutionId`: an upstream output is read back
