@@ -15,25 +15,46 @@ import os
 import pytest
 
 from pipeline.cli import exit_status
+from support.records import compiled_run_records, run_page_problems
 
 pytestmark = pytest.mark.e2e
+TASKS = {"TfdsExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer", "Evaluator",
+         "InfraValidator", "Pusher", "RunPage"}
+
 
 def test_every_task_of_the_compiled_spec_finished_and_a_model_was_pushed(compiled_runs):
     root, [(result, summary), *_] = compiled_runs
     assert result.returncode == exit_status.PUSHED, result.stdout[-4000:] + result.stderr[-4000:]
-    expected = {"TfdsExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
-                "Evaluator", "InfraValidator", "Pusher"}
-    assert set(summary["components"]) == expected
+    assert set(summary["components"]) == TASKS
     assert {info["status"] for info in summary["components"].values()} == {"complete"}
-    for task in expected:
+    for task in TASKS:
         assert f"[pipeline] {task} finished in" in result.stdout
     pushed = summary["pushed_model_dir"]
     assert os.path.dirname(pushed) == str(root / "serving" / "cats_vs_dogs") and os.path.basename(pushed).isdigit()
     assert os.path.isfile(os.path.join(pushed, "saved_model.pb"))
     assert summary["infra_blessed"] is True and "canary batches" in summary["infra_reason"]
-    # The run's page, built from the tasks' artifacts (kfp.local keeps no ML Metadata).
-    assert summary["run_page"].startswith(str(root / "kfp" / "reports")) and os.path.isfile(summary["run_page"])
-    assert f"Run page: {summary['run_page']}" in result.stdout
+
+
+def test_the_run_page_line_names_the_page_the_command_writes(compiled_runs):
+    """The command's own page of each run (the RunPage step's, with each task's status and time),
+    built from the tasks' artifacts (kfp.local keeps no ML Metadata)."""
+    root, runs = compiled_runs
+    for result, summary in runs:
+        assert summary["run_page"] == str(root / "kfp" / "reports" / summary["run_id"] / "report.html")
+        assert os.path.isfile(summary["run_page"])
+        assert f"Run page: {summary['run_page']}" in result.stdout.splitlines()
+
+
+def test_the_run_page_steps_outputs_say_what_the_summary_says(compiled_runs):
+    """Each run's RunPage task, as the record holds its outputs: one self-contained HTML page,
+    the verdict, the metrics and the confusion matrix agree with the run's summary
+    (tests/support/records.py); tests/image_run_test.py expects the same metadata keys."""
+    root, runs = compiled_runs
+    records = compiled_run_records(root / "kfp")
+    assert len(records) == len(runs)
+    for record, (_, summary) in zip(records, runs):
+        assert summary["components"]["RunPage"]["status"] == "complete"
+        assert run_page_problems(record, summary) == [], record.run_id
 
 
 def test_runtime_parameters_reached_run_fn_and_the_evaluator(compiled_runs):

@@ -18,12 +18,13 @@ import pytest
 import yaml
 
 from support.container_host import IMAGE_UID
+from support.records import compiled_run_records, run_page_problems
 from pipeline.cli import exit_status
 
 pytestmark = pytest.mark.e2e
 
 TASKS = {"TfdsExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer", "Evaluator",
-         "InfraValidator", "Pusher"}
+         "InfraValidator", "Pusher", "RunPage"}
 # Cheap: one frozen-base epoch, no fine-tuning; the demo's seeded first run scores about 0.8.
 FIRST = ("--param", "phase1_epochs=1", "--param", "phase2_epochs=0", "--param", "accuracy_bar=0.5")
 # As tests/conftest.py's compiled_runs' second run: an untrained head with no bar.
@@ -75,6 +76,33 @@ def test_every_task_ran_in_the_image_and_a_version_was_pushed_in_tf_servings_lay
     assert os.stat(os.path.join(pushed, "saved_model.pb")).st_uid == int(IMAGE_UID)
     with open(os.path.join(pushed, "training_history.json")) as f:
         assert json.load(f)["phase"] == [1]  # the runtime parameters reached run_fn in the container
+
+
+def test_the_run_page_steps_outputs_are_the_image_users_and_say_what_the_summary_says(image_runs):
+    """Each run's RunPage task in the image, as the record holds its outputs: written by the
+    image's user, and the same checks (tests/support/records.py) and metadata keys as the runs
+    of tests/compiled_run_test.py, whose tasks are processes here. (Not their values: these runs
+    train less, and every path is under another root.)"""
+    root, _, runs = image_runs
+    records = compiled_run_records(root / "kfp")
+    assert len(records) == len(runs)  # the failing run of a test below finishes no task
+    for record, (result, summary) in zip(records, runs):
+        assert summary["components"]["RunPage"]["status"] == "complete", output(result)
+        assert run_page_problems(record, summary) == [], record.run_id
+        task_folder = os.path.dirname(record.output("RunPage", "page").uri)
+        written = [os.path.join(folder, name) for folder, folders, files in os.walk(task_folder)
+                   for name in [""] + folders + files]
+        assert {path for path in written if os.stat(path).st_uid != int(IMAGE_UID)} == set()
+        assert {os.path.basename(path) for path in written} >= {"page", "verdict", "executor_output.json"}
+
+
+def test_the_run_page_line_names_the_page_the_command_writes(image_runs):
+    """Written by this process after the run, as tests/compiled_run_test.py's."""
+    root, _, runs = image_runs
+    for result, summary in runs:
+        assert summary["run_page"] == str(root / "kfp" / "reports" / summary["run_id"] / "report.html")
+        assert os.path.isfile(summary["run_page"])
+        assert f"Run page: {summary['run_page']}" in result.stdout.splitlines()
 
 
 def test_the_second_run_has_the_first_model_as_its_baseline_and_a_worse_model_is_not_pushed(image_runs):

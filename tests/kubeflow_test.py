@@ -302,6 +302,28 @@ def test_run_compiled_in_image_runs_the_gpu_task_in_the_runs_image_not_the_specs
     assert client.created == [("sha256:cpu", ["python", "-c", "pass"])]
 
 
+def test_run_compiled_in_image_mounts_what_the_tasks_open_not_the_paths_the_run_page_shows(tmp_path):
+    """The RunPage step's `config_changes` names the run's changed settings, paths among them
+    (here a serving folder that does not exist yet, whose parent is the run's folder): text for
+    the page, not a path to mount. A read-only mount of the run's folder over the tasks' own
+    mounts would hide them from the image's user where that folder is not theirs."""
+    from pipeline.containers import image_run as image_run_lib
+    from pipeline.runners import compiled
+
+    output = tmp_path / "local.yaml"
+    assert cli.main(["compile-kubeflow", "--local", "--profile", "demo", "--output", str(output), "--pipeline-root",
+                     str(tmp_path / "pipeline"), "--set", f"serving_dir={tmp_path / 'serving'}"]) == 0
+    spec = compiled.load_spec(str(output))
+    shown = json.loads(spec.root.dag.tasks["RunPage"].inputs.parameters["config_changes"].runtime_value.constant
+                       .string_value)
+    assert shown["serving_dir"][1] == str(tmp_path / "serving")
+    assert shown["serving_dir"][0] == settings.load_profile("demo").serving_dir
+    written, read = image_run_lib.local_paths(spec)
+    assert str(tmp_path / "pipeline") in written and str(tmp_path / "serving" / "cats_vs_dogs") in written
+    assert [path for path in read if str(tmp_path).startswith(path)] == []  # the run's folder or one above
+    assert [path for path in read if path.startswith(shown["serving_dir"][0])] == []
+
+
 def test_beam_arguments_reach_every_container(job):
     """The user's Beam arguments, then the task's image as Beam's SDK image: without a
     dependency flag TFX packs its installation into a temporary ~50 MB sdist in every Beam task."""

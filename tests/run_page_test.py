@@ -449,6 +449,34 @@ def test_a_compiled_runs_page_reads_the_same_from_its_task_outputs(demo_run, dem
         assert section_html(compiled, key) == section_html(local, key), key
 
 
+def test_the_run_page_step_reads_its_inputs_as_tfxs_container_entrypoint_rebuilds_them(tmp_path):
+    """Under kfp.local and KFP the step's inputs come as KFP's metadata, and TFX's container
+    entrypoint rebuilds each one (kubeflow_v2_entrypoint_utils): a value its type has no
+    property for becomes a JSON custom property, a number a float. The step reads the verdict,
+    the serving check and the push from them as from ML Metadata's."""
+    from kfp.pipeline_spec import pipeline_spec_pb2
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils
+
+    from components.run_page import executor
+
+    version = str(tmp_path / "serving" / "cats_vs_dogs" / "2")
+    executor_input = pipeline_spec_pb2.ExecutorInput()
+    for key, title, metadata in (
+            ("blessing", "tfx.ModelBlessing", {"blessed": 1.0, "baseline_model": str(tmp_path / "1")}),
+            ("infra_blessing", "tfx.InfraBlessing", {"blessed": 1.0, "reason": "loaded and answered"}),
+            ("pushed_model", "tfx.PushedModel", {"pushed": 1.0, "pushed_destination": version})):
+        artifact = executor_input.inputs.artifacts[key].artifacts.add(uri=str(tmp_path / key))
+        artifact.type.instance_schema = f"title: {title}\ntype: object\n"
+        artifact.metadata.update(metadata)
+    inputs = kubeflow_v2_entrypoint_utils.parse_raw_artifact_dict(executor_input.inputs.artifacts)
+    assert inputs["blessing"][0].mlmd_artifact.custom_properties["blessed"].HasField("struct_value")
+    result = executor.record_of(inputs, {"serving_dir": os.path.dirname(version)}, "run-1")
+    assert (result.blessed, result.blessing_reason, result.baseline_model) == (True, "passed the gate",
+                                                                               str(tmp_path / "1"))
+    assert (result.infra_blessed, result.infra_reason) == (True, "loaded and answered")
+    assert result.pushed_model_dir == version
+
+
 def section_html(page: str, key: str) -> str:
     return re.search(rf'<section id="{key}">(.*?)</section>', page, re.S).group(1)
 

@@ -28,6 +28,11 @@ from pipeline.containers.engine import docker_client, engine_path, find_image, i
 # read): the Evaluator reads and the Pusher writes the serving folder, ExampleGen prepares
 # its TFDS data there, the Trainer checkpoints there.
 WRITTEN_PARAMETERS = ("serving_dir", "push_destination", "tfds_data_dir", "checkpoint_root")
+# Task parameters whose paths are text to show, never opened: the RunPage step's
+# `config_changes` (components/run_page/spec.py, CONFIG_CHANGES_KEY), the settings the run
+# changed with their values (the profile's serving folder, `--set serving_dir=<a folder that
+# does not exist yet>`, whose parent would be mounted read-only over the run's own mounts).
+SHOWN_PARAMETERS = ("config_changes",)
 _ENDED = ("exited", "dead", "stopped")  # container states after the process ended (Docker's, Podman's)
 
 
@@ -187,12 +192,12 @@ def prepare_image_run(image: str, spec, pipeline_root: str) -> ImageRun:
 def local_paths(spec) -> tuple[list[str], list[str]]:
     """The spec's local absolute paths: (the folders the tasks write, what they read). Written:
     the spec's pipeline root and the WRITTEN_PARAMETERS' values; read: every other absolute
-    path among the tasks' constant inputs (a file's folder is mounted)."""
+    path among the tasks' constant inputs but the SHOWN_PARAMETERS' (a file's folder is mounted)."""
     written = [spec.default_pipeline_root] if os.path.isabs(spec.default_pipeline_root or "") else []
     read = []
     for task in spec.root.dag.tasks.values():
         for name, parameter in task.inputs.parameters.items():
-            if not parameter.HasField("runtime_value"):
+            if not parameter.HasField("runtime_value") or name in SHOWN_PARAMETERS:
                 continue
             value = json_format.MessageToDict(parameter.runtime_value.constant)
             paths = list(_absolute_paths(value))
