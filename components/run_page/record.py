@@ -166,32 +166,13 @@ class RunResult:
 
 
 def plain_properties(custom_properties: Any) -> dict[str, Any]:
-    """ML Metadata's custom properties (a map of metadata_store_pb2.Value) as plain values: a
-    number, a string, or a number or string TFX keeps as JSON (TFX_JSON_VALUE); another struct
-    is None."""
+    """ML Metadata's custom properties (a map of metadata_store_pb2.Value) as plain values;
+    a struct is None (the RunPage executor reads TFX's JSON values itself: input_properties)."""
     values = {}
     for key, value in custom_properties.items():
         kind = value.WhichOneof("value")
-        values[key] = getattr(value, kind) if kind in ("int_value", "double_value", "string_value") \
-            else _json_scalar(value.struct_value) if kind == "struct_value" else None
+        values[key] = getattr(value, kind) if kind in ("int_value", "double_value", "string_value") else None
     return values
-
-
-# How TFX keeps a JSON custom property that is not an object: {"__value__": value}
-# (tfx/types/artifact.py, _encode_struct_value). Its container entrypoint keeps so every value of
-# a KFP runner's artifact metadata that the artifact's type has no property for
-# (kubeflow_v2_entrypoint_utils._parse_raw_artifact): a compiled run's RunPage step reads its
-# inputs' `blessed`, `pushed_destination`, ... in that shape, numbers as floats.
-TFX_JSON_VALUE = "__value__"
-
-
-def _json_scalar(struct: Any) -> Any:
-    """The number or string a TFX JSON value wraps (a google.protobuf Struct); None for another."""
-    if set(struct.fields) != {TFX_JSON_VALUE}:
-        return None
-    value = struct.fields[TFX_JSON_VALUE]
-    kind = value.WhichOneof("kind")
-    return getattr(value, kind) if kind in ("number_value", "string_value") else None
 
 
 def skipped_versions_text(skipped: list[dict[str, str]]) -> str:
