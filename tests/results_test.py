@@ -51,7 +51,7 @@ def test_both_records_give_the_same_summary_and_console_lines(local_and_twin):
     differing = {"run_id", "profile"}
     local_summary, twin_summary = local.summary(), twin.summary()
     assert set(local_summary) == set(twin_summary) == {field.name for field in dataclasses.fields(RunResult)} - {
-        "pipeline_name", "artifacts", "execution_properties", "cached_from"}
+        "pipeline_name", "artifacts", "page_inputs", "execution_properties", "cached_from"}
     assert same({k: v for k, v in twin_summary.items() if k not in differing},
                 {k: v for k, v in local_summary.items() if k not in differing})
     assert twin.render().splitlines()[1:] == local.render().splitlines()[1:]

@@ -5,6 +5,7 @@ UI's viewers read (frontend/src/components/viewers/MetricsVisualizations.tsx).""
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any, Optional
 
@@ -24,7 +25,13 @@ DISPLAY_NAMES = {
 
 def metrics(data: PageData) -> dict[str, float]:
     """The candidate's metrics on the test split, the accuracy per label ("binary_accuracy
-    (cat)"), the gate's bar and allowed drop, and the baseline's accuracy when there was one."""
+    (cat)"), the gate's bar and allowed drop, and the baseline's accuracy when there was one;
+    only finite numbers (precision is NaN when nothing is predicted positive, and neither ML
+    Metadata nor KFP's metadata, JSON, holds a NaN)."""
+    return {name: value for name, value in _metrics(data).items() if math.isfinite(value)}
+
+
+def _metrics(data: PageData) -> dict[str, float]:
     result = data.result
     values = {key: float(result.metrics[key]) for key in SUMMARY_METRICS if key in result.metrics}
     for index, name in enumerate(data.label_names):

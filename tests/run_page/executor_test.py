@@ -279,3 +279,16 @@ def test_inputs_as_a_kubeflow_runner_hands_them_read_as_the_local_runners(tmp_pa
     assert verdict == read(local[spec.VERDICT_KEY])
     for key in (spec.METRICS_KEY, spec.CLASSIFICATION_METRICS_KEY):
         assert kubeflow[key].mlmd_artifact.custom_properties == local[key].mlmd_artifact.custom_properties
+
+
+def test_a_metric_that_is_not_a_number_is_left_out_of_the_metrics_output():
+    """TFMA's precision is NaN when the model predicts nothing positive (an untrained head):
+    ML Metadata refuses to store a NaN, and KFP's metadata is JSON, which has none."""
+    from components.run_page import kfp_outputs
+    from components.run_page.page_data import PageData
+    from components.run_page.record import RunResult
+
+    result = RunResult(pipeline_name="p", run_id="r", profile="demo", components=[],
+                       metrics={"binary_accuracy": 0.5, "precision": float("nan"), "recall": 0.0,
+                                "auc": float("inf")})
+    assert kfp_outputs.metrics(PageData(result=result)) == {"binary_accuracy": 0.5, "recall": 0.0}
