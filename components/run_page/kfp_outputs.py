@@ -12,7 +12,7 @@ from typing import Any, Optional
 from components.evaluator.eval_config import ACCURACY_METRIC
 from components.run_page import classification
 from components.run_page.page_data import PageData
-from components.run_page.record import SUMMARY_METRICS, RunResult, format_number
+from components.run_page.record import SUMMARY_METRICS, format_number
 
 # The UI lists an artifact only when it has a display name (MetricsVisualizations.tsx).
 DISPLAY_NAMES = {
