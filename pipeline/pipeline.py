@@ -10,6 +10,7 @@ from typing import Any, Callable, Optional, Union
 from tfx import v1 as tfx
 from ml_metadata.proto import metadata_store_pb2
 
+from components.config import PipelineConfig
 from components.evaluator import Evaluator, build_eval_config
 from components.example_gen import EVAL_SPLIT, TEST_SPLIT, TRAIN_SPLIT, TfdsExampleGen
 from components.infra_validator import InfraValidator
@@ -19,7 +20,6 @@ from components.trainer import RUN_FN, Trainer
 from components.transform import PREPROCESSING_FN, Transform
 from pipeline import steps
 from pipeline.config import tunables
-from pipeline.config.settings import PipelineConfig
 from pipeline.run_page import config_changes
 
 TRAINER_CHECKPOINTS = "trainer-checkpoints"

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
+from components.config import PipelineConfig
 from pipeline.cli import exit_status
-from pipeline.config.settings import PipelineConfig
 
 pytestmark = pytest.mark.e2e
 

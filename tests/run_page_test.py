@@ -35,7 +35,8 @@ from components import features
 from pipeline.cli import commands, exit_status
 from pipeline.cli import main as cli
 from pipeline.config import settings
-from pipeline.config.settings import REPO_ROOT, apply_overrides, load_profile
+from components.config import REPO_ROOT
+from pipeline.config.settings import apply_overrides, load_profile
 from pipeline import steps
 from components.run_page import outcome as evaluation
 from pipeline.results import metadata as results_metadata

@@ -33,7 +33,7 @@ class InfraValidator(base_component.BaseComponent):
     ):
         """`timeout_seconds` bounds the whole validation (loading the model, the warm-up and
         the canaries); the canary batch is the first `canary_size` examples of `canary_split`.
-        Their defaults are the settings' (infra_validator.*, pipeline/config/settings.py)."""
+        Their defaults are the settings' (infra_validator.*, components/config.py)."""
         super().__init__(
             spec=spec.InfraValidatorSpec(
                 model=model,

@@ -4,7 +4,8 @@ or beam_runner=portable's job service and worker pool) and a compiled task's."""
 import os
 from typing import Optional
 
-from pipeline.config.settings import DEFAULT_IMAGE, IN_PROCESS_BEAM_RUNNER, PipelineConfig
+from components.config import PipelineConfig
+from pipeline.config.settings import DEFAULT_IMAGE, IN_PROCESS_BEAM_RUNNER
 
 LOCAL_BEAM_RUNNER = IN_PROCESS_BEAM_RUNNER
 # The pip freeze Beam runs to stage a list of the submitting environment's packages costs a

@@ -13,6 +13,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Callable, Optional
 
+from components.config import REPO_ROOT, PipelineConfig
 from pipeline import steps
 from pipeline.cli import exit_status
 from pipeline.config import settings
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from components.run_page.record import RunResult
 
 
-def load_config(args: argparse.Namespace) -> settings.PipelineConfig:
+def load_config(args: argparse.Namespace) -> PipelineConfig:
     config = settings.load_profile(args.profile)
     settings.apply_overrides(config, args.overrides)
     if getattr(args, "pipeline_root", None):
@@ -57,7 +58,7 @@ def run_compiled(args: argparse.Namespace) -> int:
     from pipeline.run_page import page
     from pipeline.runners import compiled
 
-    root = args.pipeline_root or os.path.join(settings.REPO_ROOT, "outputs", "kfp-local")
+    root = args.pipeline_root or os.path.join(REPO_ROOT, "outputs", "kfp-local")
     try:
         result = compiled.run_compiled(args.spec, args.params, root, in_image=args.in_image)
     except KeyboardInterrupt:
@@ -142,7 +143,7 @@ def beam_services(args: argparse.Namespace) -> int:
 
     try:
         services = services_lib.start(args.host, args.job_port, args.worker_port,
-                                      args.log_dir or os.path.join(settings.REPO_ROOT, "outputs", "beam-services"))
+                                      args.log_dir or os.path.join(REPO_ROOT, "outputs", "beam-services"))
     except services_lib.PortInUse as error:
         print(f"error: {error}", file=sys.stderr)
         return exit_status.USAGE

@@ -6,8 +6,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
-from pipeline.config.locations import PIPELINE_NAME_PATTERN, is_remote_uri
-from pipeline.config.settings import ConfigError, PipelineConfig
+from components.config import PIPELINE_NAME_PATTERN, PipelineConfig
+from pipeline.config.locations import is_remote_uri
+from pipeline.config.settings import ConfigError
 
 SERVING_SUBDIR = "serving_model"
 # Object stores KFP installs offer that the tasks' TensorFlow cannot read or write: every

@@ -3,42 +3,34 @@
 `python -m pipeline run` and `compile-kubeflow` call `check(config)`; a setting that cannot
 work stops the command with exit status 2 and a message naming the key, the value, what is
 allowed and an example, instead of failing (or silently misbehaving) components later.
-Rules whose range depends on another setting (the image size and fine-tuned layer count
-depend on the base) read it from the config.
+
+Most rules are beside their fields, in components/config.py. The table here holds those that
+need a step's code or the pipeline's, which that shared module cannot import (the bases, the
+split parser, the sources' readers, the accelerator names, the demo's input paths); their
+fields name this module. RULES is both, in the settings' order. Rules whose range depends on
+another setting (the image size and fine-tuned layer count depend on the base) read it from
+the config.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import re
-from typing import Any, Callable, Union
+from typing import Any
 
-from components.config import MIXED_PRECISION_SETTINGS
+from components import config as config_lib
+from components.config import DATA_SOURCES, PipelineConfig
 from components.example_gen import sources as sources_lib
 from components.example_gen import splits as splits_lib
+from components.field_rules import Check, SettingRule, Text, is_int
 from components.trainer import model as model_lib
 from pipeline.config import accelerators, tunables
-from pipeline.config.locations import PIPELINE_NAME_PATTERN, is_host_port, is_remote_uri
-from pipeline.config.settings import (BEAM_RUNNERS, BEAM_RUNNING_MODES, GENERATED_BASE_WEIGHTS, ConfigError, PipelineConfig,
-                                      available_keys, generates_base, generates_sample, sample_archive_unused)
+from pipeline.config.locations import is_remote_uri
+from pipeline.config.settings import (GENERATED_BASE_WEIGHTS, ConfigError, available_keys, generates_base,
+                                      generates_sample, sample_archive_unused)
 
-MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-MAX_EPOCHS = 1000
-MAX_AUGMENTED_VIEWS = 100
-MAX_BATCH_SIZE = 4096
 MAX_IMAGE_SIZE = 1024
-MAX_GPUS = 16
-MAX_BEAM_WORKERS = 256
-MAX_VALIDATION_SECONDS = 7200
-MAX_CANARY_SIZE = 256
-MIN_SAMPLE_IMAGES = 20  # per class: each 10% split of the sample then holds a few images of each
-MAX_SAMPLE_IMAGES = 12_500  # per class, as in the real archive
-DATA_SOURCES = ("tfds", "folder")
 NAMED_WEIGHTS = ("imagenet", "none")
-
-Check = Callable[[Any, PipelineConfig], bool]
-Text = Union[str, Callable[[PipelineConfig], str]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +48,11 @@ class Rule:
             return None
         return (f"{self.key}={_show(value)}: must be {_text(self.allowed, config)}; "
                 f"e.g. --set {self.key}={_text(self.example, config)}")
+
+    @classmethod
+    def beside(cls, key: str, rule: SettingRule) -> Rule:
+        """The rule a field declares (components/config.py), for its key."""
+        return cls(key, rule.check, rule.allowed, rule.example)
 
 
 def check(config: PipelineConfig) -> None:
@@ -103,45 +100,6 @@ def _show(value: Any) -> str:
     return "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def int_between(low: int, high: int) -> Check:
-    return lambda value, _: _is_int(value) and low <= value <= high
-
-
-def number_in(low: float, high: float, low_open: bool = False, high_open: bool = False) -> Check:
-    def check_number(value: Any, _: PipelineConfig) -> bool:
-        if not _is_number(value):
-            return False
-        above = value > low if low_open else value >= low
-        below = value < high if high_open else value <= high
-        return above and below
-
-    return check_number
-
-
-def is_bool(value: Any, _: PipelineConfig) -> bool:
-    return isinstance(value, bool)
-
-
-def one_of(*choices: str) -> Check:
-    return lambda value, _: value in choices
-
-
-def _not_an_existing_file(value: Any, _: PipelineConfig) -> bool:
-    return value is None or (isinstance(value, str) and not os.path.isfile(value))
-
-
-def _path_or_none(value: Any, _: PipelineConfig) -> bool:
-    return value is None or (isinstance(value, str) and bool(value.strip()))
-
-
 def _known_base(value: Any, _: PipelineConfig) -> bool:
     return value in model_lib.BASES
 
@@ -149,7 +107,7 @@ def _known_base(value: Any, _: PipelineConfig) -> bool:
 def _base_example(config: PipelineConfig) -> str:
     """The recipe's base, or one that accepts the configured image size."""
     size = config.trainer.image_size
-    fits = [name for name, spec in model_lib.BASES.items() if _is_int(size) and spec.min_image_size <= size]
+    fits = [name for name, spec in model_lib.BASES.items() if is_int(size) and spec.min_image_size <= size]
     return "xception" if "xception" in fits or not fits else fits[0]
 
 
@@ -160,7 +118,7 @@ def _base(config: PipelineConfig) -> model_lib.BaseSpec | None:
 def _image_size_fits_base(value: Any, config: PipelineConfig) -> bool:
     base = _base(config)
     low = base.min_image_size if base else 1
-    return _is_int(value) and low <= value <= MAX_IMAGE_SIZE
+    return is_int(value) and low <= value <= MAX_IMAGE_SIZE
 
 
 def _image_size_allowed(config: PipelineConfig) -> str:
@@ -173,7 +131,7 @@ def _image_size_allowed(config: PipelineConfig) -> str:
 
 def _fine_tune_layers_fit_base(value: Any, config: PipelineConfig) -> bool:
     base = _base(config)
-    return _is_int(value) and 0 <= value <= (base.layer_count if base else value)
+    return is_int(value) and 0 <= value <= (base.layer_count if base else value)
 
 
 def _fine_tune_layers_allowed(config: PipelineConfig) -> str:
@@ -301,14 +259,6 @@ def _accelerator_without_gpus(config: PipelineConfig) -> str | None:
     return None
 
 
-def _pipeline_name(value: Any, _: PipelineConfig) -> bool:
-    return isinstance(value, str) and PIPELINE_NAME_PATTERN.fullmatch(value) is not None
-
-
-def _model_name(value: Any, _: PipelineConfig) -> bool:
-    return isinstance(value, str) and MODEL_NAME_PATTERN.fullmatch(value) is not None and value not in (".", "..")
-
-
 def _splits_disjoint(config: PipelineConfig) -> str | None:
     """The three split expressions, each valid alone, must not select the same examples."""
     try:
@@ -317,28 +267,6 @@ def _splits_disjoint(config: PipelineConfig) -> str | None:
         if all(_safe(_split_parses, expression, config) for expression in config.data.split_expressions().values()):
             return f"data.train_split, data.eval_split, data.test_split: {error}"
     return None
-
-
-# beam_runner with its addresses: the portable runner needs both, the in-process one neither,
-# and the in-process runner's own settings mean nothing to the portable one.
-def _beam_address_usable(value: Any, config: PipelineConfig) -> bool:
-    if config.beam_runner == "portable":
-        return is_host_port(value)
-    return value is None or config.beam_runner not in BEAM_RUNNERS
-
-
-def _beam_address_allowed(service: str) -> Callable[[PipelineConfig], str]:
-    def allowed(config: PipelineConfig) -> str:
-        if config.beam_runner == "portable":
-            return (f"the HOST:PORT of {service} with beam_runner=portable (`python -m pipeline beam-services` "
-                    "starts a local one and prints the settings)")
-        return "none unless beam_runner=portable (or --set beam_runner=portable to use it)"
-
-    return allowed
-
-
-def _beam_address_example(port: int) -> Callable[[PipelineConfig], str]:
-    return lambda config: f"127.0.0.1:{port}" if config.beam_runner == "portable" else "none"
 
 
 def _in_process_settings_with_portable(config: PipelineConfig) -> str | None:
@@ -352,73 +280,58 @@ def _in_process_settings_with_portable(config: PipelineConfig) -> str | None:
     return None
 
 
-EPOCHS = f"an integer from 0 to {MAX_EPOCHS}"
-LEARNING_RATE = "a number above 0 and at most 1"
-FRACTION = "a number from 0 to 1"
 SPLIT = ("a TFDS split expression over the 'train' split, e.g. train[:40%] or train[100:200] "
          f"(see {splits_lib.SPLITS_HELP})")
 
-RULES: tuple[Rule, ...] = (
-    Rule("pipeline_name", _pipeline_name, "lowercase letters, digits and '-', starting with a letter or digit, "
-         "at most 128 characters (Kubeflow's rule)", "cats-vs-dogs"),
-    Rule("model_name", _model_name, "a folder name: letters, digits, '_', '.' and '-', at most 128 characters",
-         "cats_vs_dogs"),
-    Rule("data.source", one_of(*DATA_SOURCES), " or ".join(DATA_SOURCES), "tfds"),
+# The rules that need a step's code or the pipeline's; every other rule is beside its field.
+RULES_NEEDING_CODE: tuple[Rule, ...] = (
     Rule("data.archive", _archive_usable, _archive_allowed, "none"),
     Rule("data.folder", _folder_usable, _folder_allowed, _folder_example),
-    Rule("data.tfds_data_dir", _not_an_existing_file, "none (TFDS's default) or a folder or URI, not a file",
-         "none"),
     Rule("data.train_split", _split_parses, SPLIT, "train[:40%]"),
     Rule("data.eval_split", _split_parses, SPLIT, "train[40%:50%]"),
     Rule("data.test_split", _split_parses, SPLIT, "train[50%:60%]"),
-    Rule("data.validate_checksum", is_bool, "true or false", "true"),
-    Rule("data.gzip_output", is_bool, "true or false", "false"),
-    Rule("sample.enabled", is_bool, "true or false", "true"),
-    Rule("sample.images_per_class", int_between(MIN_SAMPLE_IMAGES, MAX_SAMPLE_IMAGES),
-         f"an integer from {MIN_SAMPLE_IMAGES} to {MAX_SAMPLE_IMAGES}", "450"),
-    Rule("sample.pretrain_base", is_bool, "true or false", "true"),
     Rule("trainer.base", _known_base, f"one of {', '.join(model_lib.BASES)}", _base_example),
     Rule("trainer.weights", _weights_usable, _weights_allowed, "imagenet"),
     Rule("trainer.image_size", _image_size_fits_base, _image_size_allowed, "150"),
-    Rule("trainer.batch_size", int_between(1, MAX_BATCH_SIZE), f"an integer from 1 to {MAX_BATCH_SIZE}", "32"),
-    Rule("trainer.phase1_epochs", int_between(0, MAX_EPOCHS), EPOCHS, "20"),
-    Rule("trainer.phase1_learning_rate", number_in(0, 1, low_open=True), LEARNING_RATE, "1e-3"),
-    Rule("trainer.phase1_feature_cache", is_bool, "true or false", "true"),
-    Rule("trainer.phase1_augmented_views", int_between(1, MAX_AUGMENTED_VIEWS),
-         f"an integer from 1 to {MAX_AUGMENTED_VIEWS} (augmentation draws of each training image)", "4"),
-    Rule("trainer.phase2_epochs", int_between(0, MAX_EPOCHS), EPOCHS, "10"),
-    Rule("trainer.phase2_learning_rate", number_in(0, 1, low_open=True), LEARNING_RATE, "1e-5"),
     Rule("trainer.fine_tune_top_layers", _fine_tune_layers_fit_base, _fine_tune_layers_allowed, "0"),
-    Rule("trainer.dropout", number_in(0, 1, high_open=True), "a number from 0 up to (not including) 1", "0.2"),
-    Rule("trainer.mixed_precision", one_of(*MIXED_PRECISION_SETTINGS), "auto (on GPUs of compute capability "
-         "7.0 or newer), true (on any GPU) or false", "auto"),
-    Rule("trainer.gpus", int_between(0, MAX_GPUS), f"an integer from 0 to {MAX_GPUS}", "1"),
     Rule("trainer.accelerator", _accelerator_known, _accelerator_allowed, accelerators.KUBERNETES_GPU),
-    Rule("trainer.seed", int_between(0, 2**31 - 1), "an integer from 0 to 2147483647", "1337"),
-    Rule("trainer.max_image_pixels", int_between(10**6, 250 * 10**6), "an integer from 1000000 to 250000000 "
-         "(width x height of the largest image the served model decodes)", "40000000"),
-    Rule("evaluator.accuracy_bar", number_in(0, 1), FRACTION + " (the test split's binary accuracy)", "0.95"),
-    Rule("evaluator.max_accuracy_drop", number_in(0, 1), FRACTION + " (accuracy the candidate may lose "
-         "against the served model)", "0.0"),
-    Rule("infra_validator.timeout_seconds", int_between(10, MAX_VALIDATION_SECONDS),
-         f"an integer from 10 to {MAX_VALIDATION_SECONDS} (seconds the model has to load and answer in TF "
-         "Serving's loader)", "600"),
-    Rule("infra_validator.canary_size", int_between(1, MAX_CANARY_SIZE),
-         f"an integer from 1 to {MAX_CANARY_SIZE} (test examples sent to each signature)", "8"),
-    # Whether these folders can be written is checked next (preflight), naming their flags.
-    Rule("pipeline_root", _path_or_none, "none (outputs/<pipeline_name>) or a folder path", "outputs/my-root"),
-    Rule("serving_dir", _path_or_none, "a folder path or URI", "serving_model"),
-    Rule("beam_running_mode", one_of(*BEAM_RUNNING_MODES), " or ".join(BEAM_RUNNING_MODES), "in_memory"),
-    Rule("beam_workers", int_between(0, MAX_BEAM_WORKERS),
-         f"0 (one per CPU core) or a worker count up to {MAX_BEAM_WORKERS}", "2"),
-    Rule("beam_runner", one_of(*BEAM_RUNNERS), " or ".join(BEAM_RUNNERS) + " (Beam's job service and "
-         "external SDK workers)", "in_process"),
-    Rule("beam_job_endpoint", _beam_address_usable, _beam_address_allowed("a Beam job service"),
-         _beam_address_example(8099)),
-    Rule("beam_worker_pool", _beam_address_usable, _beam_address_allowed("a Beam worker pool"),
-         _beam_address_example(50000)),
 )
 CROSS_CHECKS = (_splits_disjoint, _in_process_settings_with_portable, _accelerator_without_gpus)
+
+
+def rules_of(config_class: type = PipelineConfig, table: tuple[Rule, ...] = RULES_NEEDING_CODE) -> tuple[Rule, ...]:
+    """Every setting's rules in the settings' order: the one beside its field, and those of the
+    table that name its key (one of the two: misplaced_rules says where not)."""
+    rules = []
+    for key, declared in config_lib.declared_rules(config_class).items():
+        if isinstance(declared, SettingRule):
+            rules.append(Rule.beside(key, declared))
+        rules.extend(rule for rule in table if rule.key == key)
+    return tuple(rules)
+
+
+RULES = rules_of()
+
+
+def misplaced_rules(config_class: type = PipelineConfig, table: tuple[Rule, ...] = RULES_NEEDING_CODE) -> list[str]:
+    """Where a setting's rule is not where its field says: none, or a rule is in two places,
+    in none, or in the table for no setting."""
+    problems = []
+    declared = config_lib.declared_rules(config_class)
+    for key, rule in declared.items():
+        in_table = [entry.key for entry in table].count(key)
+        if isinstance(rule, SettingRule):
+            if in_table:
+                problems.append(f"{key}: a rule beside its field and {in_table} in {__name__}'s table")
+        elif rule is None:
+            problems.append(f"{key}: its field declares no rule (check, allowed and example, or rule={__name__!r})")
+        elif rule != __name__:
+            problems.append(f"{key}: its field names {rule!r} for its rule, not {__name__}")
+        elif in_table != 1:
+            problems.append(f"{key}: its field names {__name__} for its rule; that table has {in_table}")
+    problems += [f"{entry.key}: in {__name__}'s table, but no setting has that key"
+                 for entry in table if entry.key not in declared]
+    return problems
 
 
 def rule_keys() -> list[str]:
@@ -426,5 +339,5 @@ def rule_keys() -> list[str]:
 
 
 def unruled_keys(config: PipelineConfig) -> list[str]:
-    """Config keys without a rule: none, or the table has fallen behind the config."""
+    """Config keys without a rule: none, or a field has lost its rule."""
     return sorted(set(available_keys(config)) - set(rule_keys()))

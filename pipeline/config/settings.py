@@ -1,4 +1,6 @@
-"""The pipeline's one typed configuration, its named profiles and `--set` overrides."""
+"""The pipeline's side of the settings: its named profiles, `--set` overrides, the keys and
+values of a config, and the demo's input paths. The settings themselves, with their rules, are
+declared in components/config.py."""
 
 from __future__ import annotations
 
@@ -7,9 +9,9 @@ import os
 import typing
 from typing import Any, Optional
 
-from components.config import DataConfig, SAMPLE_ARCHIVE_NAME, TrainerConfig
+from components.config import (REPO_ROOT, SAMPLE_ARCHIVE_NAME, DataConfig, EvaluatorConfig, PipelineConfig,
+                               SampleConfig, TrainerConfig, setting_fields)
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The demo's two generated inputs, each at a path of its own: nothing is ever generated at a
 # path a user names (a data.archive or trainer.weights elsewhere must exist and is only read).
 DEFAULT_SAMPLE_ARCHIVE = os.path.join(REPO_ROOT, "data", "generated", SAMPLE_ARCHIVE_NAME)
@@ -20,11 +22,6 @@ DEFAULT_IMAGE = "cats-dogs-tfx:0.1.0"
 DEFAULT_GPU_IMAGE = "cats-dogs-tfx-gpu:0.1.0"
 
 
-BEAM_RUNNING_MODES = ("in_memory", "multi_processing")
-# How local runs run their Beam steps: "in_process" (Beam's FnApiRunner in the run's process)
-# or "portable" (Beam's PortableRunner: each step goes to a job service over Beam's Job API and
-# runs on SDK workers that an external worker pool starts, as on Flink, Spark or Dataflow).
-BEAM_RUNNERS = ("in_process", "portable")
 # Where `python -m pipeline beam-services` listens by default: a name every machine resolves,
 # and the ports Beam's job servers and SDK images use by default.
 BEAM_SERVICES_HOST = "127.0.0.1"
@@ -38,79 +35,6 @@ IN_PROCESS_BEAM_RUNNER = "FnApiRunner"
 
 class ConfigError(ValueError):
     """A bad profile name, override key or value; the message says what to use instead."""
-
-
-@dataclasses.dataclass
-class EvaluatorConfig:
-    # Blessing needs binary accuracy on the test split at least this...
-    accuracy_bar: float = 0.95
-    # ...and no lower than the served model's (the baseline) minus this tolerance.
-    max_accuracy_drop: float = 0.0
-
-
-@dataclasses.dataclass
-class InfraValidatorConfig:
-    """The candidate runs in TF Serving's loader before the Pusher may push it."""
-
-    # The whole check (loading, the warm-up requests, a canary batch per signature) must end
-    # within this; Xception at 150x150 loads and answers in well under a minute on 2 cores.
-    timeout_seconds: int = 600
-    # The canary batch: the first examples of the test split.
-    canary_size: int = 8
-
-
-@dataclasses.dataclass
-class SampleConfig:
-    """The demo's generated inputs, made on first use at their own paths (DEFAULT_SAMPLE_ARCHIVE,
-    GENERATED_BASE_WEIGHTS) and only there."""
-
-    # Generate the sample archive when data.archive names DEFAULT_SAMPLE_ARCHIVE (source tfds).
-    enabled: bool = False
-    images_per_class: int = 450
-    # Pre-train the base on other generated images when trainer.weights names
-    # GENERATED_BASE_WEIGHTS: the offline stand-in for ImageNet weights (data/pretrained_base.py).
-    pretrain_base: bool = False
-
-
-@dataclasses.dataclass
-class PipelineConfig:
-    profile: str
-    pipeline_name: str = "cats-vs-dogs"
-    model_name: str = "cats_vs_dogs"
-    data: DataConfig = dataclasses.field(default_factory=DataConfig)
-    sample: SampleConfig = dataclasses.field(default_factory=SampleConfig)
-    trainer: TrainerConfig = dataclasses.field(default_factory=TrainerConfig)
-    evaluator: EvaluatorConfig = dataclasses.field(default_factory=EvaluatorConfig)
-    infra_validator: InfraValidatorConfig = dataclasses.field(default_factory=InfraValidatorConfig)
-    # Where TFX writes artifacts and ML Metadata; None: outputs/<pipeline_name> in the checkout.
-    pipeline_root: Optional[str] = None
-    # Pusher's base folder: models land in <serving_dir>/<model_name>/<version>/.
-    serving_dir: str = os.path.join(REPO_ROOT, "serving_model")
-    # Local runs' Beam DirectRunner mode: "in_memory" (one process; TensorFlow's ops still
-    # use every core) or "multi_processing" (worker processes, each paying seconds to start
-    # and import TFX). In memory ran the demo 1.4x faster on 2 cores; worker processes pay
-    # off on many cores and large data.
-    beam_running_mode: str = "in_memory"
-    # Worker processes in multi_processing mode; 0 means one per CPU core.
-    beam_workers: int = 0
-    # "in_process" (the two settings above) or "portable": every Beam step through the job
-    # service at beam_job_endpoint, its SDK workers started by the worker pool at
-    # beam_worker_pool (both HOST:PORT; `python -m pipeline beam-services` starts a local pair).
-    beam_runner: str = "in_process"
-    beam_job_endpoint: Optional[str] = None
-    beam_worker_pool: Optional[str] = None
-
-    @property
-    def resolved_pipeline_root(self) -> str:
-        return os.path.abspath(self.pipeline_root or os.path.join(REPO_ROOT, "outputs", self.pipeline_name))
-
-    @property
-    def metadata_path(self) -> str:
-        return os.path.join(self.resolved_pipeline_root, "metadata", "metadata.sqlite")
-
-    @property
-    def model_serving_dir(self) -> str:
-        return os.path.join(os.path.abspath(self.serving_dir), self.model_name)
 
 
 def full_profile() -> PipelineConfig:
@@ -179,14 +103,7 @@ def apply_overrides(config: PipelineConfig, assignments: list[str]) -> PipelineC
 
 
 def available_keys(config: PipelineConfig) -> list[str]:
-    keys = []
-    for field in dataclasses.fields(config):
-        value = getattr(config, field.name)
-        if dataclasses.is_dataclass(value):
-            keys.extend(f"{field.name}.{sub.name}" for sub in dataclasses.fields(value))
-        elif field.name != "profile":
-            keys.append(field.name)
-    return keys
+    return list(setting_fields(type(config)))
 
 
 def _resolve_field(config: PipelineConfig, key: str) -> tuple[Any, str]:

@@ -1,7 +1,8 @@
-"""The runtime tunables as settings: each one declared once, in components/config.py
-(RUNTIME_TUNABLES), here with the setting it stands for and the step that takes it. A user
-may change them per run (`run-compiled --param NAME=VALUE`, KFP's UI); the pipeline's wiring,
-the settings' rules and the run page read this table."""
+"""The runtime tunables as settings: each one marked once, beside its field in
+components/config.py (`tunable=True`, hence RUNTIME_TUNABLES), here with the setting it stands
+for and the step that takes it. A user may change them per run (`run-compiled --param
+NAME=VALUE`, KFP's UI); the pipeline's wiring, the settings' rules and the run page read this
+table."""
 
 from __future__ import annotations
 

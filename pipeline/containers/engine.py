@@ -8,7 +8,8 @@ from __future__ import annotations
 import os
 from typing import Any, Optional
 
-from pipeline.config.settings import REPO_ROOT, ConfigError
+from components.config import REPO_ROOT
+from pipeline.config.settings import ConfigError
 
 # Where tools/image/podman-service serves Podman's Docker API (tools/image/lib.sh).
 PODMAN_SERVICE_SOCKET = os.path.join(REPO_ROOT, "outputs", "podman", "podman.sock")

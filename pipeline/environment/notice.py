@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Optional
 
-from components.config import EVAL_SPLIT, TRAIN_SPLIT, TrainerConfig
+from components.config import EVAL_SPLIT, TRAIN_SPLIT, PipelineConfig, TrainerConfig
 from components.example_gen import sources as sources_lib
 from components.example_gen import splits as splits_lib
 from components.trainer import cost
 from components.trainer import model as model_lib
-from pipeline.config.settings import ConfigError, PipelineConfig, generates_sample
+from pipeline.config.settings import ConfigError, generates_sample
 from pipeline.environment import gpu
 
 # TFDS cats_vs_dogs 4.0.1: its one split, "train" (the Kaggle archive less its unreadable files).

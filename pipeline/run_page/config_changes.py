@@ -9,13 +9,14 @@ import math
 import os
 from typing import Any
 
+from components.config import PipelineConfig
 from components.run_page import outcome
 from pipeline import steps
 from pipeline.config import settings
 from pipeline.config import tunables
 
 
-def of_config(config: settings.PipelineConfig) -> dict[str, tuple[Any, Any]]:
+def of_config(config: PipelineConfig) -> dict[str, tuple[Any, Any]]:
     """Where a config differs from its profile (taken before a run fills in paths of its own)."""
     return with_profile_values(settings.changes_from_profile(config), config.profile)
 

@@ -3,10 +3,11 @@ generated sample archive and the pre-trained base, each at its own path)."""
 
 import os
 
+from components.config import PipelineConfig
 from data.pretrained_base import ensure_pretrained_base
 from data.sample_archive import ensure_sample_archive
-from pipeline.config.settings import (DEFAULT_SAMPLE_ARCHIVE, GENERATED_BASE_WEIGHTS, PipelineConfig,
-                                      generates_base, generates_sample, sample_archive_unused)
+from pipeline.config.settings import (DEFAULT_SAMPLE_ARCHIVE, GENERATED_BASE_WEIGHTS, generates_base, generates_sample,
+                                      sample_archive_unused)
 
 
 def prepare_inputs(config: PipelineConfig) -> None:

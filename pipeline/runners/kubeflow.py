@@ -20,14 +20,14 @@ from tfx import v1 as tfx
 from tfx.orchestration.data_types import RuntimeParameter
 from tfx.orchestration.kubeflow.v2.pipeline_builder import DEFAULT_IMAGE_PATH_KEY
 
-from components.config import TrainerConfig
+from components.config import PipelineConfig, TrainerConfig
 from components.evaluator.spec import GATE_BASELINE_KEY
 from pipeline import steps
 from pipeline.beam.arguments import task_beam_args
 from pipeline.run_page import config_changes
 from pipeline.config import kubeflow as kubeflow_config_lib
 from pipeline.config import rules
-from pipeline.config.settings import DEFAULT_GPU_IMAGE, DEFAULT_IMAGE, ConfigError, PipelineConfig
+from pipeline.config.settings import DEFAULT_GPU_IMAGE, DEFAULT_IMAGE, ConfigError
 from pipeline.pipeline import create_pipeline
 from pipeline.runners import inputs
 

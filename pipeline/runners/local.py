@@ -6,9 +6,9 @@ from typing import Any, Optional
 
 from tfx import v1 as tfx
 
+from components.config import PipelineConfig
 from components.run_page.record import RunResult
 from pipeline.beam.arguments import beam_args
-from pipeline.config.settings import PipelineConfig
 from pipeline.environment import notice
 from pipeline.pipeline import create_pipeline
 from pipeline.results import metadata as results_metadata

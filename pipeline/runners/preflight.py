@@ -4,9 +4,10 @@ import os
 import tempfile
 from typing import Optional
 
+from components.config import PipelineConfig
 from pipeline.beam import services as beam_services
 from pipeline.config import rules
-from pipeline.config.settings import ConfigError, PipelineConfig
+from pipeline.config.settings import ConfigError
 from pipeline.results import metadata as results_metadata
 
 

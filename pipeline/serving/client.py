@@ -19,7 +19,7 @@ import time
 from typing import Callable, Optional, Sequence
 
 from components import features
-from pipeline.config.settings import PipelineConfig
+from components.config import PipelineConfig
 
 SIGNATURE = features.SERVING_SIGNATURE
 DEFAULT_MODEL = PipelineConfig.model_name

@@ -8,18 +8,17 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components.config import TrainerConfig
+from components.config import PipelineConfig, TrainerConfig
 from components.serving.versions import push_atomically
 from components.trainer import export
 from components.trainer import model as model_lib
 from components.transform import standalone
-from pipeline.config import settings
 
 from . import sample_images
 
 SIZE = 32
 CONFIG = TrainerConfig(base="mobilenet_v3_small", weights="none", image_size=SIZE)
-MODEL_NAME = settings.PipelineConfig.model_name
+MODEL_NAME = PipelineConfig.model_name
 
 
 @functools.cache
