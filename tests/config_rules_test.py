@@ -1,7 +1,12 @@
-"""The rules table: every setting has a rule, and each rule refuses what cannot work."""
+"""The settings' rules: every setting has one rule, beside its field (components/config.py) or
+in the table of pipeline/config/rules.py, and each rule refuses what cannot work."""
+
+import dataclasses
 
 import pytest
 
+from components.config import PipelineConfig, TrainerConfig
+from components.field_rules import IN_PIPELINE_RULES, setting
 from pipeline.config import rules as config_rules
 from pipeline.config import settings
 from pipeline.config.settings import ConfigError, apply_overrides, load_profile
@@ -15,6 +20,78 @@ def test_every_config_key_has_a_rule():
     for profile in ("demo", "full"):
         assert config_rules.unruled_keys(load_profile(profile)) == []
     assert len(set(config_rules.rule_keys())) == len(config_rules.RULES)
+
+
+def test_every_rule_is_beside_its_field_or_in_the_rules_table_never_both_never_none():
+    assert config_rules.misplaced_rules() == []
+    keys = settings.available_keys(load_profile("full"))
+    assert config_rules.rule_keys() == keys  # one each, in the settings' order
+    in_table = [rule.key for rule in config_rules.RULES_NEEDING_CODE]
+    assert 0 < len(in_table) < len(keys) - len(in_table)  # most rules are beside their fields
+
+
+def always(value, config):
+    return True
+
+
+@dataclasses.dataclass
+class TrainerWithARuleTwice(TrainerConfig):
+    """trainer.base with a rule beside its field, while the table has one too."""
+
+    base: str = setting("xception", check=always, allowed="any base", example="xception")
+
+
+@dataclasses.dataclass
+class TrainerWithRulelessFields(TrainerConfig):
+    momentum: float = 0.9  # a plain field: no rule at all
+    nesterov: bool = setting(False, rule="pipeline.config.elsewhere")  # points to no table of rules
+
+
+@dataclasses.dataclass
+class ConfigWithARuleTwice(PipelineConfig):
+    trainer: TrainerWithARuleTwice = dataclasses.field(default_factory=TrainerWithARuleTwice)
+
+
+@dataclasses.dataclass
+class ConfigWithRulelessFields(PipelineConfig):
+    trainer: TrainerWithRulelessFields = dataclasses.field(default_factory=TrainerWithRulelessFields)
+
+
+def test_a_rule_beside_its_field_and_in_the_table_is_found():
+    assert config_rules.misplaced_rules(ConfigWithARuleTwice) == [
+        "trainer.base: a rule beside its field and 1 in pipeline.config.rules's table"]
+    assert [rule.key for rule in config_rules.rules_of(ConfigWithARuleTwice)].count("trainer.base") == 2
+    table = (*config_rules.RULES_NEEDING_CODE, config_rules.Rule("trainer.batch_size", always, "any", "1"))
+    assert config_rules.misplaced_rules(PipelineConfig, table) == [
+        "trainer.batch_size: a rule beside its field and 1 in pipeline.config.rules's table"]
+
+
+def test_a_setting_without_a_rule_is_found():
+    assert config_rules.misplaced_rules(ConfigWithRulelessFields) == [
+        "trainer.momentum: its field declares no rule (check, allowed and example, or rule='pipeline.config.rules')",
+        "trainer.nesterov: its field names 'pipeline.config.elsewhere' for its rule, not pipeline.config.rules",
+    ]
+    assert config_rules.unruled_keys(ConfigWithRulelessFields(profile="demo")) == ["trainer.momentum", "trainer.nesterov"]
+
+
+def test_a_field_that_names_the_rules_table_needs_its_rule_there_and_the_table_names_only_settings(monkeypatch):
+    without_base = tuple(rule for rule in config_rules.RULES_NEEDING_CODE if rule.key != "trainer.base")
+    assert config_rules.misplaced_rules(PipelineConfig, without_base) == [
+        "trainer.base: its field names pipeline.config.rules for its rule; that table has 0"]
+    monkeypatch.setattr(config_rules, "RULES", config_rules.rules_of(PipelineConfig, without_base))
+    assert config_rules.unruled_keys(load_profile("full")) == ["trainer.base"]
+    stray = (*config_rules.RULES_NEEDING_CODE, config_rules.Rule("trainer.momentum", always, "any", "0.9"))
+    assert config_rules.misplaced_rules(PipelineConfig, stray) == [
+        "trainer.momentum: in pipeline.config.rules's table, but no setting has that key"]
+
+
+def test_a_setting_is_declared_with_its_rule_or_with_where_its_rule_is_not_both():
+    with pytest.raises(TypeError, match="not both"):
+        setting(1, check=always, allowed="any", example="1", rule=IN_PIPELINE_RULES)
+    with pytest.raises(TypeError, match="needs check, allowed and example"):
+        setting(1, check=always, allowed="any")
+    with pytest.raises(TypeError, match="needs check, allowed and example"):
+        setting(1)
 
 
 @pytest.mark.parametrize("profile", ["demo", "full"])
