@@ -257,10 +257,10 @@ def sections(config_class: type = PipelineConfig) -> dict[str, type]:
 def setting_fields(config_class: type = PipelineConfig) -> dict[str, dataclasses.Field]:
     """Every setting's field by its `--set` key (`section.field`, or `field` at the top), in the
     order they are declared."""
-    fields = {}
+    fields, by_name = {}, sections(config_class)
     for field in dataclasses.fields(config_class):
-        if field.name in sections(config_class):
-            fields.update({f"{field.name}.{sub.name}": sub for sub in dataclasses.fields(field.default_factory)})
+        if field.name in by_name:
+            fields.update({f"{field.name}.{sub.name}": sub for sub in dataclasses.fields(by_name[field.name])})
         elif field.name != "profile":
             fields[field.name] = field
     return fields
