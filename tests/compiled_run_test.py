@@ -3,9 +3,9 @@
 `python -m pipeline compile-kubeflow --local` writes the demo's spec; `python -m pipeline
 run-compiled` runs it with kfp.local (DAG order, placeholders, executor input and output,
 artifact passing, runtime parameters), every container task as a subprocess of this
-environment. Two runs (the session's `compiled_runs`, tests/conftest.py): the first pushes a
-model; the second, an untrained head with no accuracy bar, finds the first's model as its
-baseline, is worse than it, so it is not blessed and pushes nothing.
+environment (the session's `compiled_runs`, tests/conftest.py): the run pushes a model. The
+same spec in the image, where a second model is compared against one already served, is
+tests/image_run_test.py's.
 """
 
 import glob
@@ -15,7 +15,7 @@ import os
 import pytest
 
 from pipeline.cli import exit_status
-from support.records import compiled_run_records, run_page_problems
+from support.records import compiled_run_records, first_push_summary_problems, run_page_problems
 
 pytestmark = pytest.mark.e2e
 TASKS = {"TfdsExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer", "Evaluator",
@@ -33,6 +33,7 @@ def test_every_task_of_the_compiled_spec_finished_and_a_model_was_pushed(compile
     assert os.path.dirname(pushed) == str(root / "serving" / "cats_vs_dogs") and os.path.basename(pushed).isdigit()
     assert os.path.isfile(os.path.join(pushed, "saved_model.pb"))
     assert summary["infra_blessed"] is True and "canary batches" in summary["infra_reason"]
+    assert first_push_summary_problems(summary) == []  # as tests/pipeline_e2e_test.py's local run
 
 
 def test_the_run_page_line_names_the_page_the_command_writes(compiled_runs):
@@ -65,28 +66,9 @@ def test_runtime_parameters_reached_run_fn_and_the_evaluator(compiled_runs):
 
     from tensorflow_model_analysis.writers import eval_config_writer
 
-    # kfp.local names each run's folder after its start time: the first run's sorts first.
-    [first_evaluation, *_] = sorted(glob.glob(str(root / "kfp" / "*" / "*" / "evaluation")))
-    eval_config = eval_config_writer.load_eval_run(first_evaluation)[0]
+    [evaluation] = glob.glob(str(root / "kfp" / "*" / "*" / "evaluation"))
+    eval_config = eval_config_writer.load_eval_run(evaluation)[0]
     bars = [per_slice.threshold.value_threshold.lower_bound.value
             for spec in eval_config.metrics_specs for metric in spec.metrics
             for per_slice in metric.per_slice_thresholds]
     assert bars == [pytest.approx(0.6)]
-
-
-def test_second_run_finds_the_first_model_as_its_baseline(compiled_runs):
-    _, [(_, first), (result, second)] = compiled_runs
-    assert result.returncode in (0, 3), result.stdout[-4000:] + result.stderr[-4000:]
-    assert first["baseline_model"] is None
-    assert second["baseline_model"] == first["pushed_model_dir"]
-    assert f"Baseline: {first['pushed_model_dir']}" in result.stdout
-
-
-def test_a_model_worse_than_the_served_one_is_not_blessed_and_pushes_nothing(compiled_runs):
-    root, [(_, first), (result, worse)] = compiled_runs
-    assert result.returncode == exit_status.NOT_BLESSED, result.stdout[-4000:] + result.stderr[-4000:]
-    served = sorted(os.listdir(root / "serving" / "cats_vs_dogs"))
-    assert worse["baseline_model"] == str(root / "serving" / "cats_vs_dogs" / served[-1])
-    assert worse["blessed"] is False and worse["pushed_model_dir"] is None
-    assert "against the model being served" in worse["blessing_reason"]
-    assert served == [os.path.basename(first["pushed_model_dir"])]

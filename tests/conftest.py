@@ -22,10 +22,13 @@ from support.xdist_groups import pytest_collection_modifyitems  # noqa: F401 (a 
 
 # The first demo run sets a bar other than the profile's, a config change the run page shows.
 FIRST_RUN_SETTINGS = ("--set", "evaluator.accuracy_bar=0.6")
-# The compiled runs' runtime parameters: the first pushes; the second, an untrained head with
-# no bar, is compared against the first's model as its baseline and is worse.
+# The compiled run's runtime parameters, which reach run_fn and the Evaluator.
 COMPILED_OVERRIDES = ("--param", "phase1_epochs=2", "--param", "accuracy_bar=0.6")
-COMPILED_WORSE = ("--param", "phase1_epochs=0", "--param", "phase2_epochs=0", "--param", "accuracy_bar=0")
+# The second and third demo runs' Trainer (the same, so the third reuses the second's model):
+# another seed, two frozen-base epochs and no fine-tuning (about 0.7 accuracy, above the second
+# run's bar).
+RETRAINED = ("--set", "trainer.seed=7", "--set", "trainer.phase1_epochs=2", "--set", "trainer.phase2_epochs=0")
+SECOND_RUN_BAR = 0.5
 
 
 def pipeline_cli(*args: str, timeout: float = 1500) -> subprocess.CompletedProcess:
@@ -44,15 +47,17 @@ def run_demo(root: str, *extra: str) -> tuple[subprocess.CompletedProcess, dict]
 
 @pytest.fixture(scope="session")
 def demo_runs(tmp_path_factory):
-    """Four demo runs in one root: the first pushes; the second, retrained (another seed), is
-    compared against the first; the third meets no gate (a bar of 1.0); the fourth, an
-    untrained head with no bar, is worse than the model served. (root, [(result, summary)])."""
+    """Four demo runs in one root: the first pushes; the second, retrained (another seed, less
+    training), is compared against the first; the third, its model, meets no gate (a bar of 1.0);
+    the fourth, an untrained head with no bar, is worse than the model served.
+    (root, [(result, summary)])."""
     root = str(tmp_path_factory.mktemp("demo"))
     first = run_demo(root, *FIRST_RUN_SETTINGS)
     assert first[0].returncode == exit_status.PUSHED, first[0].stdout[-3000:] + first[0].stderr[-5000:]
-    second = run_demo(root, "--set", "trainer.seed=7", "--set", "evaluator.max_accuracy_drop=1.0")
+    second = run_demo(root, *RETRAINED, "--set", f"evaluator.accuracy_bar={SECOND_RUN_BAR}",
+                      "--set", "evaluator.max_accuracy_drop=1.0")
     assert second[0].returncode == exit_status.PUSHED, second[0].stdout[-3000:] + second[0].stderr[-5000:]
-    third = run_demo(root, "--set", "trainer.seed=7", "--set", "evaluator.accuracy_bar=1.0")
+    third = run_demo(root, *RETRAINED, "--set", "evaluator.accuracy_bar=1.0")
     worse = run_demo(root, "--set", "trainer.phase1_epochs=0", "--set", "trainer.phase2_epochs=0",
                      "--set", "evaluator.accuracy_bar=0")
     return root, [first, second, third, worse]
@@ -60,21 +65,19 @@ def demo_runs(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def compiled_runs(tmp_path_factory):
-    """The demo compiled with `compile-kubeflow --local` and run twice by `run-compiled`
-    (kfp.local) in one root. (root, [(result, summary)])."""
+    """The demo compiled with `compile-kubeflow --local` and run by `run-compiled` (kfp.local),
+    every task a process of this environment. (root, [(result, summary)]). The same spec run in
+    the image, against a model already served, is tests/image_run_test.py's."""
     root = tmp_path_factory.mktemp("compiled")
     spec = root / "demo.yaml"
     compiled = pipeline_cli("compile-kubeflow", "--local", "--profile", "demo", "--output", str(spec),
                             "--pipeline-root", str(root / "pipeline"), "--set", f"serving_dir={root / 'serving'}")
     assert compiled.returncode == 0, compiled.stderr[-3000:]
-    runs = []
-    for number, params in ((1, COMPILED_OVERRIDES), (2, COMPILED_WORSE)):
-        summary_path = root / f"summary-{number}.json"
-        result = pipeline_cli("run-compiled", str(spec), *params, "--pipeline-root", str(root / "kfp"),
-                              "--summary-json", str(summary_path))
-        summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
-        runs.append((result, summary))
-    return root, runs
+    summary_path = root / "summary-1.json"
+    result = pipeline_cli("run-compiled", str(spec), *COMPILED_OVERRIDES, "--pipeline-root", str(root / "kfp"),
+                          "--summary-json", str(summary_path))
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
+    return root, [(result, summary)]
 
 
 @pytest.fixture(scope="session")

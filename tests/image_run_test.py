@@ -3,18 +3,22 @@
 API (Docker, or Podman's `tools/image/podman-service`), as the image's own user (uid 1000).
 
 `make image REUSE=1` reuses an image built from the same inputs (tests/support/container_host.py says
-how these tests reach the host's engine from tools/in-env's root filesystem). Three runs in one
-temporary root, as tests/compiled_run_test.py's but in containers: the first pushes a version
-in TF Serving's layout; the second, an untrained head with no accuracy bar, has the first's
-model as its baseline, is worse and is not pushed; the third's data file is missing, so its
-first task fails inside its container, and the run fails naming it."""
+how these tests reach the host's engine from tools/in-env's root filesystem). Two runs in one
+temporary root, as tests/compiled_run_test.py's but in containers. The first finds a model
+already served (the serving tests' small model, put there by this process as another user),
+has it as its baseline, is compared against it in the Evaluator's container (an allowed drop
+of 1.0, so that it is pushed whatever the two score) and pushes a version above it in TF
+Serving's layout. The second's data file is missing, so its first task fails inside its
+container, and the run fails naming it."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
+import tensorflow_model_analysis as tfma
 import yaml
 
 from support.container_host import IMAGE_UID
@@ -27,8 +31,6 @@ TASKS = {"TfdsExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Tr
          "InfraValidator", "Pusher", "RunPage"}
 # Cheap: one frozen-base epoch, no fine-tuning; the demo's seeded first run scores about 0.8.
 FIRST = ("--param", "phase1_epochs=1", "--param", "phase2_epochs=0", "--param", "accuracy_bar=0.5")
-# As tests/conftest.py's compiled_runs' second run: an untrained head with no bar.
-WORSE = ("--param", "phase1_epochs=0", "--param", "phase2_epochs=0", "--param", "accuracy_bar=0")
 RUN_TIMEOUT = 1500
 
 
@@ -43,18 +45,27 @@ def run_compiled(spec, root, *params, docker_host, image, summary=None, timeout=
 
 
 @pytest.fixture(scope="module")
-def image_runs(tmp_path_factory, image, docker_host):
-    """The demo compiled with --local into a temporary root, run in the image: (root, spec, [(result, summary)])."""
+def image_runs(tmp_path_factory, image, docker_host, pushed_model):
+    """The demo compiled with --local into a temporary root, its serving folder already serving
+    `pushed_model`, run in the image: (root, spec, [(result, summary)], the served version)."""
     root = tmp_path_factory.mktemp("image_run")
     spec = root / "demo.yaml"
     compiled = subprocess.run(
         [sys.executable, "-m", "pipeline", "compile-kubeflow", "--local", "--profile", "demo", "--output", str(spec),
-         "--image", image, "--pipeline-root", str(root / "pipeline"), "--set", f"serving_dir={root / 'serving'}"],
+         "--image", image, "--pipeline-root", str(root / "pipeline"), "--set", f"serving_dir={root / 'serving'}",
+         "--set", "evaluator.max_accuracy_drop=1.0"],
         capture_output=True, text=True, timeout=600)
     assert compiled.returncode == 0, compiled.stderr[-3000:]
-    runs = [run_compiled(spec, root, *params, docker_host=docker_host, image=image, summary=root / f"summary-{n}.json")
-            for n, params in ((1, FIRST), (2, WORSE))]
-    return root, spec, runs
+    served = root / "serving" / "cats_vs_dogs" / os.path.basename(pushed_model)
+    shutil.copytree(pushed_model, served)
+    runs = [run_compiled(spec, root, *FIRST, docker_host=docker_host, image=image, summary=root / "summary-1.json")]
+    return root, spec, runs, str(served)
+
+
+def diff_metric_names(evaluation_uri):
+    """The metrics TFMA compared against the baseline (its diff keys), over the whole split."""
+    return {kv.key.name for record in tfma.load_metrics(evaluation_uri) if not record.slice_key.single_slice_keys
+            for kv in record.metric_keys_and_values if kv.key.is_diff}
 
 
 def output(result):
@@ -62,7 +73,7 @@ def output(result):
 
 
 def test_every_task_ran_in_the_image_and_a_version_was_pushed_in_tf_servings_layout(image_runs, image):
-    root, _, [(result, summary), _] = image_runs
+    root, _, [(result, summary)], served = image_runs
     assert result.returncode == exit_status.PUSHED, output(result)
     assert f"kfp.local with every task in a container of {image} (uid {IMAGE_UID}" in result.stdout
     assert set(summary["components"]) == TASKS
@@ -70,7 +81,8 @@ def test_every_task_ran_in_the_image_and_a_version_was_pushed_in_tf_servings_lay
     for task in TASKS:
         assert f"[pipeline] {task} finished in" in result.stdout
     pushed = summary["pushed_model_dir"]
-    assert os.path.dirname(pushed) == str(root / "serving" / "cats_vs_dogs") and os.path.basename(pushed).isdigit()
+    assert os.path.dirname(pushed) == str(root / "serving" / "cats_vs_dogs")
+    assert int(os.path.basename(pushed)) > int(os.path.basename(served))  # TF Serving serves the newest
     assert os.path.isfile(os.path.join(pushed, "saved_model.pb"))
     # Written by the image's user inside its container (this test's process is another user).
     assert os.stat(os.path.join(pushed, "saved_model.pb")).st_uid == int(IMAGE_UID)
@@ -83,7 +95,7 @@ def test_the_run_page_steps_outputs_are_the_image_users_and_say_what_the_summary
     image's user, and the same checks (tests/support/records.py) and metadata keys as the runs
     of tests/compiled_run_test.py, whose tasks are processes here. (Not their values: these runs
     train less, and every path is under another root.)"""
-    root, _, runs = image_runs
+    root, _, runs, _ = image_runs
     records = compiled_run_records(root / "kfp")
     assert len(records) == len(runs)  # the failing run of a test below finishes no task
     for record, (result, summary) in zip(records, runs):
@@ -98,29 +110,31 @@ def test_the_run_page_steps_outputs_are_the_image_users_and_say_what_the_summary
 
 def test_the_run_page_line_names_the_page_the_command_writes(image_runs):
     """Written by this process after the run, as tests/compiled_run_test.py's."""
-    root, _, runs = image_runs
+    root, _, runs, _ = image_runs
     for result, summary in runs:
         assert summary["run_page"] == str(root / "kfp" / "reports" / summary["run_id"] / "report.html")
         assert os.path.isfile(summary["run_page"])
         assert f"Run page: {summary['run_page']}" in result.stdout.splitlines()
 
 
-def test_the_second_run_has_the_first_model_as_its_baseline_and_a_worse_model_is_not_pushed(image_runs):
-    root, _, [(_, first), (result, worse)] = image_runs
-    assert result.returncode == exit_status.NOT_BLESSED, output(result)
-    assert {info["status"] for info in worse["components"].values()} == {"complete"}
-    assert worse["baseline_model"] == first["pushed_model_dir"]
-    assert f"Baseline: {first['pushed_model_dir']}" in result.stdout
-    assert worse["blessed"] is False and worse["pushed_model_dir"] is None
-    assert "against the model being served" in worse["blessing_reason"]
-    assert os.listdir(root / "serving" / "cats_vs_dogs") == [os.path.basename(first["pushed_model_dir"])]
+def test_the_model_already_served_is_the_baseline_the_evaluator_compares_against(image_runs):
+    """Found in the mounted serving folder, written by another user, and evaluated beside the
+    candidate in the Evaluator's container: the TFMA evaluation holds the two models' difference."""
+    root, _, [(result, summary)], served = image_runs
+    assert summary["baseline_model"] == served
+    assert f"Baseline: {served}" in result.stdout
+    assert summary["blessed"] is True and summary["skipped_versions"] == []
+    [record] = compiled_run_records(root / "kfp")
+    assert "binary_accuracy" in diff_metric_names(record.output("Evaluator", "evaluation").uri)
+    assert sorted(os.listdir(root / "serving" / "cats_vs_dogs")) == sorted(
+        [os.path.basename(served), os.path.basename(summary["pushed_model_dir"])])
 
 
 def test_a_task_that_fails_in_its_container_fails_the_run(image_runs, image, docker_host):
     """The spec's data file is missing: ExampleGen exits 1 in its container, nothing after it
     runs, and the run exits 1 naming it (kfp.local's own Docker handler could read that exit
     as 0 against Podman's API)."""
-    root, spec, _ = image_runs
+    root, spec, *_ = image_runs
     document = yaml.safe_load(spec.read_text())
     archive = document["root"]["dag"]["tasks"]["TfdsExampleGen"]["inputs"]["parameters"]["archive"]
     path = archive["runtimeValue"]["constant"]
@@ -139,7 +153,7 @@ def test_a_task_that_fails_in_its_container_fails_the_run(image_runs, image, doc
 
 
 def test_a_missing_image_or_no_docker_api_is_a_usage_error_naming_the_fix(image_runs, docker_host):
-    root, spec, _ = image_runs
+    root, spec, *_ = image_runs
     cases = {"make image": (docker_host, "cats-dogs-tfx:no-such-tag"),
              "tools/image/podman-service start": (f"unix://{root}/no-such.sock", "cats-dogs-tfx:0.1.0")}
     running = {fix: subprocess.Popen([sys.executable, "-m", "pipeline", "run-compiled", str(spec), "--pipeline-root",

@@ -27,6 +27,7 @@ from pipeline.cli import console as console_lib
 from pipeline.results import metadata as report
 from pipeline.cli import exit_status
 from pipeline.config.settings import load_profile
+from support.records import first_push_summary_problems
 
 pytestmark = pytest.mark.e2e
 
@@ -53,6 +54,7 @@ def test_first_run_is_blessed_and_pushes_one_version(demo_runs):
     # The InfraValidator ran the candidate in TF Serving's loader before the Pusher pushed it.
     assert summary["infra_blessed"] is True
     assert "Serving check: passed (loaded in TF Serving's loader" in result.stdout
+    assert first_push_summary_problems(summary) == []  # as tests/compiled_run_test.py's compiled run
 
 
 # Warnings printed on every run that a user cannot act on (issue 14): Keras's, on a layer

@@ -1,13 +1,17 @@
 """A local run's record as a compiled run would give it, for comparing the two; a compiled
 run's record as `run-compiled` made it."""
 
+import dataclasses
 import glob
 import math
 import os
 import re
 import types
 
+from components import features
+from components.evaluator.eval_config import build_eval_config
 from components.run_page.record import RunResult
+from pipeline import steps
 from pipeline.results.task_outputs import TaskRecord, from_task_outputs
 
 
@@ -127,4 +131,42 @@ def run_page_problems(record: RunResult, summary: dict) -> list[str]:
     if row_sums != examples:
         problems.append(f"classification_metrics: confusion matrix rows sum to {row_sums}, examples per label "
                         f"{examples}")
+    return problems
+
+
+# RunResult's fields that are the record's own, not the summary's.
+NOT_IN_SUMMARY = {"pipeline_name", "artifacts", "page_inputs", "execution_properties", "cached_from"}
+
+
+def summary_fields() -> set[str]:
+    return {field.name for field in dataclasses.fields(RunResult)} - NOT_IN_SUMMARY
+
+
+def evaluator_metric_names() -> set[str]:
+    """The Evaluator's metrics as TFMA names them: its config's class names in snake case."""
+    return {re.sub(r"(?<=[a-z])(?=[A-Z])", "_", metric.class_name).lower()
+            for spec in build_eval_config(0.5).metrics_specs for metric in spec.metrics}
+
+
+def first_push_summary_problems(summary: dict) -> list[str]:
+    """What a first push's summary (`--summary-json`) lacks, whether the run was local or
+    compiled: every field of the record's summary, every step, the Evaluator's metrics overall
+    and per label, blessed and pushed against no baseline, and its run page written."""
+    problems = []
+    if set(summary) != summary_fields():
+        problems.append(f"fields {sorted(set(summary) ^ summary_fields())} differ from the record's summary")
+    if sorted(summary.get("components", {})) != sorted(step.id for step in steps.STEPS):
+        problems.append(f"components {sorted(summary.get('components', {}))}, not the pipeline's steps")
+    if set(summary.get("metrics", {})) != evaluator_metric_names():
+        problems.append(f"metrics {sorted(summary.get('metrics', {}))}, not {sorted(evaluator_metric_names())}")
+    labels = {str(label) for label in range(len(features.LABEL_NAMES))}
+    by_label = summary.get("metrics_by_label", {})
+    if set(by_label) != labels or any(set(metrics) != evaluator_metric_names() for metrics in by_label.values()):
+        problems.append(f"metrics_by_label {by_label}: not the Evaluator's metrics for each of {sorted(labels)}")
+    if not (summary.get("blessed") and summary.get("pushed_model_dir")):
+        problems.append("not blessed and pushed")
+    if summary.get("baseline_model") is not None:
+        problems.append(f"a baseline {summary['baseline_model']} on a first push")
+    if not os.path.isfile(summary.get("run_page") or ""):
+        problems.append(f"no run page at {summary.get('run_page')}")
     return problems
