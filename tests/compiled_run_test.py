@@ -62,7 +62,7 @@ def test_runtime_parameters_reached_run_fn_and_the_evaluator(compiled_runs):
     root, [(_, summary), *_] = compiled_runs
     with open(os.path.join(summary["pushed_model_dir"], "training_history.json")) as f:
         history = json.load(f)
-    assert history["phase"] == [1, 1, 2]  # phase1_epochs=2, and the demo's one fine-tuning epoch
+    assert history["phase"] == [1, 1]  # phase1_epochs=2 and phase2_epochs=0 (the demo's: 10 and 1)
 
     from tensorflow_model_analysis.writers import eval_config_writer
 
