@@ -11,6 +11,11 @@ from components.config import TrainerConfig
 from components.trainer import model as model_lib
 
 XCEPTION_NO_WEIGHTS = TrainerConfig(base="xception", weights="none", image_size=150)
+# The training-step tests check which weights one step moves and by how much, the same at any
+# image size and in a traced or an eager step: they take the smallest Xception (71) and run the
+# step eagerly (model.run_eagerly), as tracing Xception's gradients costs about 15 s of CPU here.
+# The Trainer's traced steps run in training_test.py and in the demo run.
+XCEPTION_SMALLEST = TrainerConfig(base="xception", weights="none", image_size=model_lib.BASES["xception"].min_image_size)
 
 
 def _param_counts(model):
@@ -48,13 +53,14 @@ def test_phase_parameter_counts_match_the_recipe_summaries():
 
 
 def test_phase1_step_trains_only_the_head():
-    model, base = model_lib.build_model(XCEPTION_NO_WEIGHTS)
+    model, base = model_lib.build_model(XCEPTION_SMALLEST)
     model_lib.set_phase(base, 1)
     model_lib.compile_for_phase(model, 1e-3)
+    model.run_eagerly = True
     head = model.get_layer("logit")
     base_before, head_before = _snapshot(base.weights), _snapshot(head.weights)
 
-    model.train_on_batch(*_batch(150))
+    model.train_on_batch(*_batch(XCEPTION_SMALLEST.image_size))
 
     for before, after in zip(base_before, base.weights):
         np.testing.assert_array_equal(before, after.numpy())
@@ -62,9 +68,10 @@ def test_phase1_step_trains_only_the_head():
 
 
 def test_phase2_step_fine_tunes_base_at_low_rate_with_batch_norm_in_inference_mode():
-    model, base = model_lib.build_model(XCEPTION_NO_WEIGHTS)
+    model, base = model_lib.build_model(XCEPTION_SMALLEST)
     model_lib.set_phase(base, 2)
     model_lib.compile_for_phase(model, 1e-5)
+    model.run_eagerly = True
     kernels = [base.get_layer("block1_conv1").kernel, base.get_layer("block14_sepconv2").pointwise_kernel]
     kernels_before = _snapshot(kernels)
     stats = _batch_norm_stats(base)
@@ -72,7 +79,7 @@ def test_phase2_step_fine_tunes_base_at_low_rate_with_batch_norm_in_inference_mo
     head_kernel = model.get_layer("logit").kernel
     head_before = np.array(head_kernel.numpy(), copy=True)
 
-    model.train_on_batch(*_batch(150))
+    model.train_on_batch(*_batch(XCEPTION_SMALLEST.image_size))
 
     assert float(model.optimizer.learning_rate) == pytest.approx(1e-5)
     for before, after in zip(kernels_before, kernels):
