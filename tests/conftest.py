@@ -5,13 +5,16 @@ their own.
 `make test` runs two pytest workers (pytest-xdist, `--dist loadgroup`): every session fixture
 below but `pushed_model` (seconds to make), and every test module (its module fixtures), is
 made by one worker only: tests/support/xdist_groups.py puts all the tests that reach one of
-them into one group."""
+them into one group. `pushed_model` is made once too, by the first worker that needs it, under
+a lock in the session's temporary root (the workers' folders are beside each other there)."""
 
+import fcntl
 import glob
 import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -83,8 +86,20 @@ def compiled_runs(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def pushed_model(tmp_path_factory) -> str:
-    """`<root>/serving_model/cats_vs_dogs/<version>`: the small serving model, exported and pushed."""
-    return export_and_push(str(tmp_path_factory.mktemp("pushed_model")))
+    """`<root>/serving_model/cats_vs_dogs/<version>`: the small serving model, exported and pushed.
+
+    Under pytest-xdist the workers share one (about 15 s to make): the first that needs it makes
+    it while the others wait on the lock, then read where it is."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return export_and_push(str(tmp_path_factory.mktemp("pushed_model")))
+    shared = tmp_path_factory.getbasetemp().parent / "pushed_model"
+    shared.mkdir(exist_ok=True)
+    with open(shared / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        made = shared / "version_dir"
+        if not made.exists():
+            made.write_text(export_and_push(tempfile.mkdtemp(dir=shared)))  # a failed attempt leaves its own folder
+        return made.read_text()
 
 
 @pytest.fixture(scope="session")
