@@ -5,8 +5,8 @@ their own.
 `make test` runs two pytest workers (pytest-xdist, `--dist loadgroup`): every session fixture
 below but `pushed_model` (seconds to make), and every test module (its module fixtures), is
 made by one worker only: tests/support/xdist_groups.py puts all the tests that reach one of
-them into one group. `pushed_model` is made once too, by the first worker that needs it, under
-a lock in the session's temporary root (the workers' folders are beside each other there)."""
+them into one group. `pushed_model` and `former_export` are made once too, by the first worker
+that needs each, under a lock in the session's temporary root (beside the workers' folders)."""
 
 import fcntl
 import glob
@@ -20,6 +20,7 @@ import pytest
 
 from pipeline.cli import exit_status
 from support import container_host
+from support.module_export import small_module_export
 from support.serving_model import export_and_push
 from support.xdist_groups import pytest_collection_modifyitems  # noqa: F401 (a hook pytest finds here)
 
@@ -86,19 +87,28 @@ def compiled_runs(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def pushed_model(tmp_path_factory) -> str:
-    """`<root>/serving_model/cats_vs_dogs/<version>`: the small serving model, exported and pushed.
+    """`<root>/serving_model/cats_vs_dogs/<version>`: the small serving model, exported and pushed."""
+    return _made_once(tmp_path_factory, "pushed_model", export_and_push)
 
-    Under pytest-xdist the workers share one (about 15 s to make): the first that needs it makes
-    it while the others wait on the lock, then read where it is."""
+
+@pytest.fixture(scope="session")
+def former_export(tmp_path_factory) -> str:
+    """The same small model exported the former way (a tf.Module), which TF Serving's loader refuses."""
+    return _made_once(tmp_path_factory, "former_export", small_module_export)
+
+
+def _made_once(tmp_path_factory, name: str, make) -> str:
+    """`make(root)` once per session: under pytest-xdist the workers share what it made (about
+    15 s each), the first that needs it making it while the others wait on the lock."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
-        return export_and_push(str(tmp_path_factory.mktemp("pushed_model")))
-    shared = tmp_path_factory.getbasetemp().parent / "pushed_model"
+        return make(str(tmp_path_factory.mktemp(name)))
+    shared = tmp_path_factory.getbasetemp().parent / name
     shared.mkdir(exist_ok=True)
     with open(shared / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        made = shared / "version_dir"
+        made = shared / "made"
         if not made.exists():
-            made.write_text(export_and_push(tempfile.mkdtemp(dir=shared)))  # a failed attempt leaves its own folder
+            made.write_text(make(tempfile.mkdtemp(dir=shared)))  # a failed attempt leaves its own folder
         return made.read_text()
 
 

@@ -19,7 +19,6 @@ from components import features
 from components.trainer import export
 from components.serving import c_loader
 from pipeline.serving import check as serving_check
-from support.module_export import small_module_export
 
 
 @pytest.fixture(scope="module")
@@ -94,15 +93,10 @@ def test_a_model_the_c_loader_cannot_load_is_reported_with_its_reason(pushed_mod
             model.run("serving_default", {features.SERVING_INPUT_KEY: [sample_images.jpeg()]})
 
 
-@pytest.fixture(scope="module")
-def module_export(tmp_path_factory):
-    return small_module_export(str(tmp_path_factory.mktemp("module_export")))
+def test_the_former_tf_module_export_fails_the_c_loader_check(former_export):
+    assert tf.saved_model.load(former_export).signatures["serving_default"] is not None  # Python loads it
 
-
-def test_the_former_tf_module_export_fails_the_c_loader_check(module_export):
-    assert tf.saved_model.load(module_export).signatures["serving_default"] is not None  # Python loads it
-
-    outcomes = serving_check.check(module_export)
+    outcomes = serving_check.check(former_export)
 
     predictions = [outcome for outcome in outcomes if outcome.request.signature == "serving_default"
                    and not outcome.request.expect_code]
@@ -116,8 +110,8 @@ def run_check_serving(model_dir):
                           capture_output=True, text=True, timeout=600)
 
 
-def test_check_serving_command_passes_a_pushed_model_and_fails_the_former_export(pushed_model, module_export):
-    passed, failed = run_check_serving(pushed_model), run_check_serving(module_export)
+def test_check_serving_command_passes_a_pushed_model_and_fails_the_former_export(pushed_model, former_export):
+    passed, failed = run_check_serving(pushed_model), run_check_serving(former_export)
 
     assert passed.returncode == 0, passed.stdout[-3000:] + passed.stderr[-3000:]
     assert " 0 failed" in passed.stdout and "FAIL" not in passed.stdout

@@ -18,7 +18,7 @@ from components.example_gen.examples import serialized_example
 from components.infra_validator import executor as validator_executor
 from components.infra_validator import spec
 from components.serving import requests
-from support import module_export, sample_images
+from support import sample_images
 
 CANARY_SIZE = 4
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -37,11 +37,6 @@ def examples(tmp_path_factory):
         for index, image in enumerate(sample_images.mixed_images()):
             writer.write(serialized_example(image, index % 2, f"{index}.img".encode()))
     return artifact
-
-
-@pytest.fixture(scope="module")
-def former_export(tmp_path_factory):
-    return module_export.small_module_export(str(tmp_path_factory.mktemp("module_export")))
 
 
 def model_artifact(tmp_path, export_dir):

@@ -5,7 +5,8 @@ the shared session fixtures of tests/conftest.py, so that each is made by one wo
 import pytest
 
 # Session fixtures made once per `make test`, however many workers: the tests that use them go to
-# one worker. (`pushed_model` is left out: the workers share it under a lock, tests/conftest.py.)
+# one worker. (`pushed_model` and `former_export` are left out: the workers share them under a lock,
+# tests/conftest.py.)
 SHARED_SESSION_FIXTURES = ("demo_runs", "compiled_runs", "engine", "image", "gpu_image", "docker_host")
 
 
