@@ -12,9 +12,10 @@ from components.trainer import model as model_lib
 
 XCEPTION_NO_WEIGHTS = TrainerConfig(base="xception", weights="none", image_size=150)
 # The training-step tests check which weights one step moves and by how much, the same at any
-# image size and in a traced or an eager step: they take the smallest Xception (71) and run the
-# step eagerly (model.run_eagerly), as tracing Xception's gradients costs about 15 s of CPU here.
-# The Trainer's traced steps run in training_test.py and in the demo run.
+# image size: they take the smallest Xception (71). Phase 1's step runs eagerly
+# (model.run_eagerly), as tracing Xception's gradients costs about 15 s of CPU here; phase 2's
+# is traced, as model.fit runs it, since BatchNorm's inference mode inside the traced step is
+# what it checks.
 XCEPTION_SMALLEST = TrainerConfig(base="xception", weights="none", image_size=model_lib.BASES["xception"].min_image_size)
 
 
@@ -71,7 +72,6 @@ def test_phase2_step_fine_tunes_base_at_low_rate_with_batch_norm_in_inference_mo
     model, base = model_lib.build_model(XCEPTION_SMALLEST)
     model_lib.set_phase(base, 2)
     model_lib.compile_for_phase(model, 1e-5)
-    model.run_eagerly = True
     kernels = [base.get_layer("block1_conv1").kernel, base.get_layer("block14_sepconv2").pointwise_kernel]
     kernels_before = _snapshot(kernels)
     stats = _batch_norm_stats(base)
