@@ -96,13 +96,13 @@ def predict(args: argparse.Namespace) -> int:
 
 
 def check_serving(args: argparse.Namespace) -> int:
-    from components.serving import c_loader
-    from pipeline.serving import check
-
-    if not os.path.isfile(os.path.join(args.model_dir, "saved_model.pb")):
+    if not os.path.isfile(os.path.join(args.model_dir, "saved_model.pb")):  # said before TensorFlow loads
         print(f"error: {args.model_dir} has no saved_model.pb; pass a version folder such as "
               "serving_model/cats_vs_dogs/<version>", flush=True)
         return exit_status.USAGE
+    from components.serving import c_loader
+    from pipeline.serving import check
+
     print(f"[check-serving] {args.model_dir}: TensorFlow's C++ loader (TF_LoadSessionFromSavedModel, "
           "tag serve) against Python's loader", flush=True)
 

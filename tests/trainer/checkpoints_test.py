@@ -17,9 +17,34 @@ from components.trainer import model as model_lib
 from components.transform import standalone
 
 SIZE = 32
-CONFIG = TrainerConfig(base="mobilenet_v3_small", weights="none", image_size=SIZE, batch_size=2,
+# A base of two convolutions with BatchNormalization, registered for this module only
+# (tiny_base): what is checked here, that weights, optimizer state and random draws carry over
+# an interruption, does not depend on the base's architecture, and tracing MobileNetV3's
+# fine-tuning step again in every fresh model took most of this module's minutes.
+TINY_BASE = "tiny_base"
+CONFIG = TrainerConfig(base=TINY_BASE, weights="none", image_size=SIZE, batch_size=2,
                        phase1_epochs=2, phase2_epochs=2, phase2_learning_rate=1e-4)
 DIRECT = dataclasses.replace(CONFIG, phase1_feature_cache=False)  # phase 1 through the base every epoch
+
+
+def build_tiny_base(include_top=False, weights=None, input_shape=None) -> keras.Model:
+    """Called as components/trainer/model.py's _build_base calls keras.applications' constructors."""
+    assert not include_top and weights is None
+    inputs = keras.Input(shape=input_shape)
+    x = inputs
+    for index, filters in enumerate((8, 16)):
+        x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=False, name=f"conv{index}")(x)
+        x = keras.layers.BatchNormalization(name=f"bn{index}")(x)
+        x = keras.layers.ReLU(name=f"relu{index}")(x)
+    return keras.Model(inputs, x, name=TINY_BASE)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tiny_base():
+    spec = model_lib.BaseSpec(build_tiny_base, None, min_image_size=8, layer_count=7, gflops_224=0.01)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(model_lib.BASES, TINY_BASE, spec)
+        yield
 
 
 class Crash(Exception):
