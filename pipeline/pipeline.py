@@ -7,8 +7,13 @@ blessings into the Pusher, and last the RunPage (the run's page and what KFP's U
 
 from typing import Any, Callable, Optional, Union
 
-from tfx import v1 as tfx
 from ml_metadata.proto import metadata_store_pb2
+from tfx.components import ExampleValidator, SchemaGen, StatisticsGen
+from tfx.orchestration.data_types import RuntimeParameter
+from tfx.orchestration.pipeline import Pipeline
+from tfx.proto.pusher_pb2 import PushDestination
+from tfx.proto.trainer_pb2 import EvalArgs, TrainArgs
+from tfx.proto.transform_pb2 import SplitsConfig
 
 from components.config import PipelineConfig
 from components.evaluator import Evaluator, build_eval_config
@@ -31,7 +36,7 @@ def create_pipeline(
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
     runtime_parameters: bool = False,
     changes: Optional[dict[str, tuple[Any, Any]]] = None,
-) -> tfx.dsl.Pipeline:
+) -> Pipeline:
     """With `runtime_parameters`, the tunables (both phases' epochs and learning rates, the
     accuracy bar) are RuntimeParameters defaulting to the config's values, which Kubeflow
     Pipelines lets a user change per run; otherwise they are the values themselves. `changes`
@@ -41,11 +46,11 @@ def create_pipeline(
     tunable = _runtime_parameter if runtime_parameters else _plain_value
     example_gen = TfdsExampleGen.from_data_config(config.data)
 
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
 
-    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+    schema_gen = SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
 
-    example_validator = tfx.components.ExampleValidator(
+    example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
 
@@ -55,7 +60,7 @@ def create_pipeline(
         preprocessing_fn=PREPROCESSING_FN,
         custom_config={"image_size": config.trainer.image_size},
         # The test split is evaluated on raw examples by the Evaluator: no need to transform it.
-        splits_config=tfx.proto.SplitsConfig(analyze=[TRAIN_SPLIT], transform=[TRAIN_SPLIT, EVAL_SPLIT]),
+        splits_config=SplitsConfig(analyze=[TRAIN_SPLIT], transform=[TRAIN_SPLIT, EVAL_SPLIT]),
         disable_statistics=True,
     )
 
@@ -64,8 +69,8 @@ def create_pipeline(
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
-        train_args=tfx.proto.TrainArgs(splits=[TRAIN_SPLIT]),
-        eval_args=tfx.proto.EvalArgs(splits=[EVAL_SPLIT]),
+        train_args=TrainArgs(splits=[TRAIN_SPLIT]),
+        eval_args=EvalArgs(splits=[EVAL_SPLIT]),
         custom_config=config.trainer.to_custom_config(),
         **tunable_values(steps.TRAINER.id, config.trainer, tunable),
         # A rerun after a crash, or a Kubeflow retry, resumes from the last finished epoch.
@@ -94,8 +99,8 @@ def create_pipeline(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         infra_blessing=infra_validator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.model_serving_dir)
+        push_destination=PushDestination(
+            filesystem=PushDestination.Filesystem(base_directory=config.model_serving_dir)
         ),
     )
 
@@ -115,7 +120,7 @@ def create_pipeline(
         config_changes=config_changes.of_config(config) if changes is None else changes,
     )
 
-    return tfx.dsl.Pipeline(
+    return Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.resolved_pipeline_root,
         components=[
@@ -145,5 +150,5 @@ def _plain_value(name: str, ptype: type, value: Union[int, float]) -> Union[int,
     return ptype(value)
 
 
-def _runtime_parameter(name: str, ptype: type, value: Union[int, float]) -> tfx.dsl.experimental.RuntimeParameter:
-    return tfx.dsl.experimental.RuntimeParameter(name=name, ptype=ptype, default=ptype(value))
+def _runtime_parameter(name: str, ptype: type, value: Union[int, float]) -> RuntimeParameter:
+    return RuntimeParameter(name=name, ptype=ptype, default=ptype(value))

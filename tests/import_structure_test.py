@@ -1,5 +1,6 @@
 """The project's modules as rooms: no import circle among pipeline/, components/ and data/,
-no import inside a function that exists only to dodge one, and every module imports alone."""
+no import inside a function that exists only to dodge one, every module imports alone, and a
+local run loads no `tfx.v1` (seconds of every run's start)."""
 
 import ast
 import os
@@ -141,6 +142,33 @@ def test_every_module_imports_alone():
     result = subprocess.run([sys.executable, "-c", IMPORT_EACH_ALONE, *names], capture_output=True, text=True,
                             timeout=600, cwd=REPO_ROOT)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+
+
+def imports_tfx_v1(path: str) -> bool:
+    with open(path) as source:
+        tree = ast.parse(source.read(), path)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(alias.name.startswith("tfx.v1") for alias in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tfx.v1"):
+            return True
+        if isinstance(node, ast.ImportFrom) and node.module == "tfx" and any(alias.name == "v1" for alias in node.names):
+            return True
+    return False
+
+
+def test_a_local_run_loads_no_tfx_v1():
+    """`tfx.v1` loads TFX's extensions, and with them Vertex AI's client: about 5 s more at the
+    start of every `python -m pipeline run`. The modules a local run loads (the CLI's, and those
+    the run command imports, with all they import) import TFX's own modules instead."""
+    top_level, in_functions = import_graph()
+    run_imports = {module for function, _, targets in in_functions["pipeline.cli.commands"] if function == "run"
+                   for module in targets}
+    entry = {"pipeline.__main__", *run_imports}
+    loaded = entry | {module for name in entry for module in reachable(top_level, name)}
+    assert {"pipeline.runners.local", "pipeline.pipeline"} <= loaded
+    assert sorted(name for name in loaded if imports_tfx_v1(MODULES[name])) == []
+    assert imports_tfx_v1(MODULES["pipeline.runners.kubeflow"])  # the checker sees `from tfx import v1`
 
 
 # Packages of components/ that every step may use; every other package is a step.

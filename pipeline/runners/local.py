@@ -4,7 +4,8 @@ import os
 import time
 from typing import Any, Optional
 
-from tfx import v1 as tfx
+from tfx.orchestration.metadata import sqlite_metadata_connection_config
+from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
 from components.config import PipelineConfig
 from components.run_page.record import RunResult
@@ -41,7 +42,7 @@ def _run_components(config: PipelineConfig, extra_beam_args: Optional[list[str]]
     pipeline = create_pipeline(
         config,
         beam_pipeline_args=beam_args(config, extra_beam_args),
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+        metadata_connection_config=sqlite_metadata_connection_config(
             config.metadata_path
         ),
         changes=changes,
@@ -51,7 +52,7 @@ def _run_components(config: PipelineConfig, extra_beam_args: Optional[list[str]]
     log_dir = failures.run_log_dir(config.resolved_pipeline_root)
     with ComponentProgress() as progress, failures.StepLogs(log_dir, lambda: progress.current) as logs:
         try:
-            tfx.orchestration.LocalDagRunner().run(pipeline)
+            LocalDagRunner().run(pipeline)
         except KeyboardInterrupt:
             raise Interrupted(progress.current or "starting the pipeline") from None
         except Exception as error:
