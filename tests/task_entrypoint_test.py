@@ -9,8 +9,25 @@ last, RunPage, writes outputs typed as KFP's UI renders them (`system.HTML`, `sy
 them, against the metadata KFP's SDK writes for its own artifact classes.
 Vertex AI's shape (declared types) and kfp.local's (`system.Artifact`) run ExampleValidator (two
 inputs) on the chain's artifacts. TFX's own entrypoint fails on the backend's shape: that is
-what the module fixes. The subprocesses run once per module, two at a time where the DAG
-allows: about 2 minutes on 2 idle cores, most of it the chain.
+what the module fixes.
+
+A task's process is what a launcher starts: `python -m pipeline.task.entrypoint` with the
+compiled arguments, here with the checkout as cwd and the test's environment (`run_task`'s
+subprocess path; TASK_ENTRYPOINT_FROM_SCRATCH=1 runs every task that way). By default each task
+is forked instead from a zygote (tests/support/task_zygote.py) that imported our entrypoint and
+TFX's (TensorFlow, Beam, TFT, TFMA with them) once: about 9 s of imports a task saves. Each task
+is still a process of its own that runs the module as `python -m` does: its own argv, absl's
+flags parsed by it alone, its own exit status, its stdout and stderr as its log. What differs
+is only what the imports before the fork left behind: the modules already loaded, their
+import-time output (in the zygote's log, not the task's), one string hash seed for every
+task, and the zygote's thread id on TensorFlow's C++ log lines (task_zygote.py says why the
+fork is safe). No launcher forks a task from a warm process, and what the entrypoint repairs
+(its arguments) and writes (the executor output) does not depend on how its process began; the
+launchers' own way, each task's process started from scratch by the compiled command, is what
+the compiled runs do (tests/compiled_run_test.py as kfp.local's subprocesses,
+tests/image_run_test.py in containers of the image). The zygote starts before the spec is
+compiled, so its imports overlap the compile; the tasks run once per module, two at a time
+where the DAG allows.
 """
 
 import concurrent.futures
@@ -29,6 +46,7 @@ import yaml
 from components.run_page.artifacts import CLASS_PATHS
 from components.run_page.kfp_outputs import DISPLAY_NAMES
 from pipeline.task import entrypoint as task_entrypoint
+from support import task_zygote as task_zygote_support
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OURS = "pipeline.task.entrypoint"
@@ -83,24 +101,30 @@ def parameter_values(spec, task):
     return values
 
 
-def run_task(spec, task, executor_input, module=OURS):
+def run_task(spec, task, executor_input, zygote=None, module=OURS):
     """The task's container command with `{{$}}` replaced, as launcher_v2.go compileCmdAndArgs
-    does, and `module` in place of the compiled one; run here, stdout and stderr together."""
+    does, and `module` in place of the compiled one; run here, stdout and stderr together: as
+    `python -m module` from scratch, or forked from `zygote` (see the module's docstring)."""
     command = container(spec, task)["command"]
     assert command[:2] == ["python", "-m"] and command[2] in (TFX_ENTRYPOINT, OURS), command
     executor_input_json = json.dumps(executor_input)
     args = [arg.replace("{{$}}", executor_input_json) for arg in container(spec, task)["args"]]
     started = time.monotonic()
-    finished = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO_ROOT, env=task_env(),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
-    return {"code": finished.returncode, "log": finished.stdout, "seconds": time.monotonic() - started,
+    if zygote is None:
+        finished = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO_ROOT, env=task_env(),
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
+        code, log = finished.returncode, finished.stdout
+    else:
+        code, log = zygote.run(module, args, task, timeout=900)
+    return {"code": code, "log": log, "seconds": time.monotonic() - started,
             "input": executor_input, "task": task, "module": module}
 
 
-def run_jobs(jobs, workers=2):
+def run_jobs(jobs, zygote=None, workers=2):
     """Runs `jobs` ({key: (upstream keys, start)}) as their dependencies allow, `workers` at a
-    time, the open-source backend's first. `start(results)` returns {"run": run_task's
-    arguments}; a `start.finish(run)` runs here once the run ends, before any dependent starts."""
+    time, the open-source backend's first, each forked from `zygote` if given. `start(results)`
+    returns {"run": run_task's arguments}; a `start.finish(run)` runs here once the run ends,
+    before any dependent starts."""
     results, running = {}, {}
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
         while len(results) < len(jobs):
@@ -110,7 +134,7 @@ def run_jobs(jobs, workers=2):
                            key=lambda key: key[0] != "backend")
             for key in ready[:workers - len(running)]:
                 arguments = jobs[key][1](results)
-                running[pool.submit(run_task, *arguments["run"])] = key
+                running[pool.submit(run_task, *arguments["run"], zygote=zygote)] = key
             if not running:  # what is left waits on a failed run
                 for key in set(jobs) - set(results):
                     results[key] = {"code": None, "log": "an upstream run failed", "input": None}
@@ -243,8 +267,21 @@ def files_under(uri):
 
 
 @pytest.fixture(scope="module")
-def runs(compiled, tmp_path_factory):
-    """Every subprocess of this file, run once, two at a time as their inputs allow: the 10 tasks
+def task_zygote(tmp_path_factory):
+    """The zygote every task of `runs` is forked from (tests/support/task_zygote.py), its imports
+    those of a task's process: our entrypoint and TFX's; None with TASK_ENTRYPOINT_FROM_SCRATCH=1."""
+    if os.environ.get("TASK_ENTRYPOINT_FROM_SCRATCH") == "1":
+        yield None
+        return
+    zygote = task_zygote_support.Zygote([OURS, TFX_ENTRYPOINT], cwd=REPO_ROOT, env=task_env(),
+                                        log_dir=str(tmp_path_factory.mktemp("task_logs")))
+    yield zygote
+    zygote.close()
+
+
+@pytest.fixture(scope="module")
+def runs(task_zygote, compiled, tmp_path_factory):
+    """Every task process of this file, run once, two at a time as their inputs allow: the 10 tasks
     as the open-source backend starts them, chained; ExampleValidator in Vertex AI's shape and
     in kfp.local's, on the chain's statistics and schema."""
     spec = compiled["spec"]
@@ -278,7 +315,7 @@ def runs(compiled, tmp_path_factory):
     jobs = {("backend", task): backend_job(task) for task in TASKS}
     for shape in ("vertex", "kfp.local"):
         jobs[(shape, "ExampleValidator")] = shaped_job(shape, "ExampleValidator", {statistics, schema})
-    return {"results": run_jobs(jobs), "backend": backend, **compiled}
+    return {"results": run_jobs(jobs, task_zygote), "backend": backend, **compiled}
 
 
 @pytest.fixture(scope="module")
