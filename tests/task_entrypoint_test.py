@@ -20,8 +20,8 @@ is still a process of its own that runs the module as `python -m` does: its own 
 flags parsed by it alone, its own exit status, its stdout and stderr as its log. What differs
 is only what the imports before the fork left behind: the modules already loaded, their
 import-time output (in the zygote's log, not the task's), one string hash seed for every
-task, and the zygote's thread id on TensorFlow's C++ log lines (task_zygote.py says why the
-fork is safe). No launcher forks a task from a warm process, and what the entrypoint repairs
+task, the zygote's thread id on TensorFlow's C++ log lines, and the zygote's command line in
+`ps` (task_zygote.py says why the fork is safe). No launcher forks a task from a warm process, and what the entrypoint repairs
 (its arguments) and writes (the executor output) does not depend on how its process began; the
 launchers' own way, each task's process started from scratch by the compiled command, is what
 the compiled runs do (tests/compiled_run_test.py as kfp.local's subprocesses,

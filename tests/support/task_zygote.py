@@ -26,7 +26,8 @@ interpreter flags are those of `python -m MODULE`. Each command is a child forke
 What differs from a process started from scratch is what the imports before the fork left:
 the modules already loaded, their import-time output (in the zygote's log, not the
 command's), one string hash seed for every child of a zygote, and the thread id on
-TensorFlow's C++ log lines (absl caches it: the zygote's). Each command is still a process of
+TensorFlow's C++ log lines (absl caches it: the zygote's); and, the child not being exec'd,
+the command line `ps` shows for it (/proc's cmdline: the zygote's). Each command is still a process of
 its own: nothing it does reaches the zygote or another command. tests/task_zygote_test.py runs
 a probe module both ways and compares what it prints.
 
