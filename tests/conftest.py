@@ -19,9 +19,10 @@ import tempfile
 import pytest
 
 from pipeline.cli import exit_status
-from support import container_host
+from support import container_host, demo_inputs as demo_inputs_lib
 from support.module_export import small_module_export
 from support.serving_model import export_and_push
+from support.xdist_groups import DemoInputsFirst
 from support.xdist_groups import pytest_collection_modifyitems  # noqa: F401 (a hook pytest finds here)
 
 # The first demo run sets a bar other than the profile's, a config change the run page shows.
@@ -34,6 +35,8 @@ COMPILED_OVERRIDES = ("--param", "phase1_epochs=2", "--param", "phase2_epochs=0"
 # run's bar).
 RETRAINED = ("--set", "trainer.seed=7", "--set", "trainer.phase1_epochs=2", "--set", "trainer.phase2_epochs=0")
 SECOND_RUN_BAR = 0.5
+# The controller's background maker of the demo's inputs (under xdist).
+DEMO_INPUTS_MAKER = pytest.StashKey["demo_inputs_lib.BackgroundMaker"]()
 
 
 def pipeline_cli(*args: str, timeout: float = 1500) -> subprocess.CompletedProcess:
@@ -50,8 +53,41 @@ def run_demo(root: str, *extra: str) -> tuple[subprocess.CompletedProcess, dict]
     return result, summary
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Under `--dist loadgroup`, the scheduler that keeps the workers busy while the demo's inputs
+    are made in the background (tests/support/xdist_groups.py)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    maker = demo_inputs_lib.BackgroundMaker(
+        str(config.rootpath), str(config._tmp_path_factory.getbasetemp() / "demo_inputs.log"),
+        announce=reporter.write_line if reporter else print)
+    config.stash[DEMO_INPUTS_MAKER] = maker
+    return DemoInputsFirst(config, log, maker)
+
+
+def pytest_sessionfinish(session):
+    maker = session.config.stash.get(DEMO_INPUTS_MAKER, None)
+    if maker is not None:
+        maker.stop()
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    maker = config.stash.get(DEMO_INPUTS_MAKER, None)
+    if maker is not None and maker.failure():
+        terminalreporter.write_line(maker.failure())
+
+
 @pytest.fixture(scope="session")
-def demo_runs(tmp_path_factory):
+def demo_inputs() -> None:
+    """The demo's generated inputs, made before the test (or waited for while the background
+    maker makes them): the tests that run the demo profile need them."""
+    demo_inputs_lib.make()
+
+
+@pytest.fixture(scope="session")
+def demo_runs(tmp_path_factory, demo_inputs):
     """Four demo runs in one root: the first pushes; the second, retrained (another seed, less
     training), is compared against the first; the third, its model, meets no gate (a bar of 1.0);
     the fourth, an untrained head with no bar, is worse than the model served.
@@ -69,7 +105,7 @@ def demo_runs(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def compiled_runs(tmp_path_factory):
+def compiled_runs(tmp_path_factory, demo_inputs):
     """The demo compiled with `compile-kubeflow --local` and run by `run-compiled` (kfp.local),
     every task a process of this environment. (root, [(result, summary)]). The same spec run in
     the image, against a model already served, is tests/image_run_test.py's."""

@@ -22,7 +22,7 @@ from conftest import run_demo
 from pipeline.beam import services as beam_services
 from pipeline.cli import exit_status
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("demo_inputs")]
 
 # No pre-trained base to make: ExampleGen, the first step, is where both runs fail.
 NO_BASE = ("--set", "trainer.weights=none")

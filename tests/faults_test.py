@@ -27,7 +27,7 @@ from pipeline.config.settings import load_profile
 from pipeline.pipeline import TRAINER_CHECKPOINTS
 from support.small_disk import mounted_tmpfs
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("demo_inputs")]
 
 PHASE1_EPOCHS = load_profile("demo").trainer.phase1_epochs
 PHASE2_EPOCHS = 3

@@ -24,7 +24,7 @@ from components import features
 from data import pet_images
 from pipeline.cli import exit_status
 from pipeline.results import metadata as results_metadata
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("demo_inputs")]
 
 IMAGES_PER_CLASS = 40
 # The formats beside the plain JPEGs, in each class folder: {file name: encoder}.

@@ -166,7 +166,7 @@ def test_the_estimate_scales_the_measured_rates_as_the_phase1_benchmark_does():
 
 
 @pytest.mark.e2e
-def test_a_full_profile_run_on_the_cpu_announces_it_before_example_gen_starts(tmp_path):
+def test_a_full_profile_run_on_the_cpu_announces_it_before_example_gen_starts(tmp_path, demo_inputs):
     """The full profile's Trainer on the demo's sample (360 training images: minutes on this
     CPU): the notice with the reason and the measured estimate, then ExampleGen starts (and
     the run is stopped there with Ctrl-C)."""

@@ -25,7 +25,7 @@ from support.container_host import IMAGE_UID
 from support.records import compiled_run_records, run_page_problems
 from pipeline.cli import exit_status
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("demo_inputs")]
 
 TASKS = {"TfdsExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer", "Evaluator",
          "InfraValidator", "Pusher", "RunPage"}

@@ -13,7 +13,7 @@ import pytest
 from components.config import PipelineConfig
 from pipeline.cli import exit_status
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("demo_inputs")]
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 # The CLI with the Trainer's user code swapped, as a user names their own run_fn.

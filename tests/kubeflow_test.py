@@ -302,7 +302,7 @@ def test_run_compiled_in_image_runs_the_gpu_task_in_the_runs_image_not_the_specs
     assert client.created == [("sha256:cpu", ["python", "-c", "pass"])]
 
 
-def test_run_compiled_in_image_mounts_what_the_tasks_open_not_the_paths_the_run_page_shows(tmp_path):
+def test_run_compiled_in_image_mounts_what_the_tasks_open_not_the_paths_the_run_page_shows(tmp_path, demo_inputs):
     """The RunPage step's `config_changes` names the run's changed settings, paths among them
     (here a serving folder that does not exist yet, whose parent is the run's folder): text for
     the page, not a path to mount. A read-only mount of the run's folder over the tasks' own

@@ -14,7 +14,7 @@ from conftest import run_demo
 from pipeline.cli import exit_status
 from pipeline.config.settings import load_profile
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("demo_inputs")]
 
 DEMO = load_profile("demo")
 CHEAP = ("--set", "trainer.phase1_epochs=0", "--set", "trainer.phase2_epochs=0",

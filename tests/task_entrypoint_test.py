@@ -62,7 +62,7 @@ STORE_SESSION_INFO = json.dumps({"Provider": "gs", "Params": {"fromEnv": "true"}
 # The compiled spec and how a task's command is run.
 
 @pytest.fixture(scope="module")
-def compiled(tmp_path_factory):
+def compiled(tmp_path_factory, demo_inputs):
     """The demo's spec, compiled for this machine: one epoch, no fine-tuning."""
     base = tmp_path_factory.mktemp("task_entrypoint")
     output, root, serving = base / "pipeline.yaml", base / "root", base / "serving"
