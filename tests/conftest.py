@@ -12,6 +12,7 @@ import fcntl
 import glob
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -51,6 +52,14 @@ def run_demo(root: str, *extra: str) -> tuple[subprocess.CompletedProcess, dict]
                           "--serving-dir", os.path.join(root, "serving"), "--summary-json", summary_path, *extra)
     summary = json.load(open(summary_path)) if os.path.exists(summary_path) else None
     return result, summary
+
+
+def pytest_configure(config):
+    """Ctrl-C reaches the runs the tests start as it does from a terminal. A launcher that ignores
+    SIGINT (a background job of a shell without job control) passes that on to every process
+    the suite starts, and the tests that stop a run with SIGINT would see it run on."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -177,10 +178,16 @@ def test_a_full_profile_run_on_the_cpu_announces_it_before_example_gen_starts(tm
                "--pipeline-root", str(tmp_path / "root"), "--serving-dir", str(tmp_path / "serving")]
     process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
-    for line in process.stdout:
-        lines.append(line.rstrip("\n"))
-        if line.startswith("[pipeline] TfdsExampleGen started"):
-            process.send_signal(signal.SIGINT)
+    # A run that outlives its Ctrl-C by a minute is killed (it would train for hours) and fails below.
+    deadline = threading.Timer(60, process.kill)
+    try:
+        for line in process.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.startswith("[pipeline] TfdsExampleGen started"):
+                process.send_signal(signal.SIGINT)
+                deadline.start()
+    finally:
+        deadline.cancel()
     assert process.wait(timeout=300) == exit_status.INTERRUPTED, "\n".join(lines[-40:])
     started = next(number for number, line in enumerate(lines) if line.startswith("[pipeline] TfdsExampleGen started"))
     notice_lines = [line for line in lines[:started] if line.startswith("[pipeline] ")]
