@@ -15,13 +15,13 @@ import subprocess
 import sys
 from typing import Callable
 
-# What `python -m pipeline run --profile demo` makes before its first step, as a command.
-MAKE_COMMAND = ("from pipeline.config.settings import load_profile; "
-                "from pipeline.runners.inputs import prepare_inputs; prepare_inputs(load_profile('demo'))")
+# `make()` in a process of its own, started in the checkout's top (as tests/support/task_zygote.py is).
+MAKE_COMMAND = "from tests.support.demo_inputs import make; make()"
 
 
 def make() -> None:
-    """Makes the demo's inputs, or waits while another process makes them, or returns at once."""
+    """What `python -m pipeline run --profile demo` makes before its first step: makes the demo's
+    inputs, or waits while another process makes them, or returns at once."""
     from pipeline.config.settings import load_profile
     from pipeline.runners.inputs import prepare_inputs
 
