@@ -7,12 +7,14 @@ per epoch), TFMA's evaluation (metrics, baseline, change), the blessing, the Inf
 and the push. The one
 computation of its own is running the trained model over the test split's examples (about
 2 s on the demo, most of it loading the SavedModel) for the images it gets most confidently
-wrong and the ROC curve, which TFMA's output does not keep.
+wrong and the ROC curve, which TFMA's output does not keep; a local run's page, written in the
+process that ran the RunPage step, reuses the step's.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import json
 import math
@@ -214,33 +216,57 @@ def serving_checks(blessing: Optional[Artifact]) -> list[dict[str, Any]]:
 
 
 def read_predictions(data: PageData, model_dir: str, test_files: list[str]) -> None:
-    """Runs the model's examples signature (the one TFMA called) over the test split: the
-    probabilities for the ROC curve and the most confident mistakes (only their examples
-    are kept)."""
+    """The probabilities for the ROC curve and the most confident mistakes (only their examples
+    are kept), from the model's predictions over the test split."""
     if not test_files or not tf.io.gfile.exists(os.path.join(model_dir, "saved_model.pb")):
         return
-    predict = tf.saved_model.load(model_dir).signatures[features.EXAMPLES_SIGNATURE]
-    spec = {features.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
-            features.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string),
-            features.FILENAME_KEY: tf.io.FixedLenFeature([], tf.string, default_value="")}
-    wrong = []
-    for batch in tfrecords.dataset(test_files).take(MAX_PREDICTED).batch(PREDICT_BATCH):
-        parsed = {key: value.numpy() for key, value in tf.io.parse_example(batch, spec).items()}
-        probabilities = predict(**{features.EXAMPLES_INPUT_KEY: batch})[features.PROBABILITY_KEY].numpy().tolist()
-        labels = parsed[features.LABEL_KEY].tolist()
-        for i, (label, probability) in enumerate(zip(labels, probabilities)):
-            if int(probability > 0.5) != label:
-                wrong.append((abs(probability - 0.5), label, probability, parsed[features.IMAGE_KEY][i],
-                              parsed[features.FILENAME_KEY][i].decode("utf-8", "replace")))
-        data.test_labels += labels
-        data.test_probabilities += probabilities
+    fingerprint = saved_model_fingerprint(model_dir)
+    predict = test_predictions if fingerprint else test_predictions.__wrapped__
+    labels, probabilities, wrong = predict(model_dir, tuple(test_files), fingerprint)
+    data.test_labels += labels
+    data.test_probabilities += probabilities
     data.num_wrong = len(wrong)
-    wrong.sort(key=lambda mistake: -mistake[0])
     data.errors = [
         WrongPrediction(thumbnail=thumbnail(image), label=data.label_names[label],
                         predicted=data.label_names[int(probability > 0.5)], probability=probability, file_name=name)
         for _, label, probability, image, name in wrong[:MAX_ERRORS]
     ]
+
+
+def saved_model_fingerprint(model_dir: str) -> Optional[str]:
+    """The SavedModel's fingerprint (the saved_model.pb's checksum and the variables'); None
+    without one."""
+    try:
+        fingerprint = tf.saved_model.experimental.read_fingerprint(model_dir)
+        return f"{fingerprint.saved_model_checksum}/{fingerprint.singleprint()}"
+    except (tf.errors.OpError, ValueError, RuntimeError):
+        return None
+
+
+@functools.lru_cache(maxsize=2)
+def test_predictions(model_dir: str, test_files: tuple[str, ...],
+                     fingerprint: Optional[str]) -> tuple[tuple[int, ...], tuple[float, ...], tuple[tuple, ...]]:
+    """Runs the model's examples signature (the one TFMA called) over the test split: (labels,
+    probabilities, the mistakes most confident first as (confidence, label, probability, image,
+    file name)). Kept for the process, keyed on the model's folder and fingerprint: a local
+    run's page, written after the pipeline, reuses what its RunPage step computed."""
+    predict = tf.saved_model.load(model_dir).signatures[features.EXAMPLES_SIGNATURE]
+    spec = {features.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
+            features.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string),
+            features.FILENAME_KEY: tf.io.FixedLenFeature([], tf.string, default_value="")}
+    labels, probabilities, wrong = [], [], []
+    for batch in tfrecords.dataset(list(test_files)).take(MAX_PREDICTED).batch(PREDICT_BATCH):
+        parsed = {key: value.numpy() for key, value in tf.io.parse_example(batch, spec).items()}
+        batch_probabilities = predict(**{features.EXAMPLES_INPUT_KEY: batch})[features.PROBABILITY_KEY].numpy().tolist()
+        batch_labels = parsed[features.LABEL_KEY].tolist()
+        for i, (label, probability) in enumerate(zip(batch_labels, batch_probabilities)):
+            if int(probability > 0.5) != label:
+                wrong.append((abs(probability - 0.5), label, probability, parsed[features.IMAGE_KEY][i],
+                              parsed[features.FILENAME_KEY][i].decode("utf-8", "replace")))
+        labels += batch_labels
+        probabilities += batch_probabilities
+    wrong.sort(key=lambda mistake: -mistake[0])
+    return tuple(labels), tuple(probabilities), tuple(wrong)
 
 
 def thumbnail(image_bytes: bytes) -> bytes:

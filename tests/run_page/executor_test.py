@@ -17,7 +17,7 @@ from tfx.utils import path_utils
 from components import features
 from components.evaluator.eval_config import ACCURACY_METRIC, build_eval_config
 from components.example_gen.examples import serialized_example
-from components.run_page import artifacts, executor, spec
+from components.run_page import artifacts, executor, page_data, spec
 from support import sample_images
 from support.score_model import KNOWN_ACCURACY, LABELS, LOGITS
 
@@ -292,3 +292,35 @@ def test_a_metric_that_is_not_a_number_is_left_out_of_the_metrics_output():
                        metrics={"binary_accuracy": 0.5, "precision": float("nan"), "recall": 0.0,
                                 "auc": float("inf")})
     assert kfp_outputs.metrics(PageData(result=result)) == {"binary_accuracy": 0.5, "recall": 0.0}
+
+
+class NegatedScoreModel(tf.Module):
+    """FlatScoreModel with its logits negated."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.EXAMPLES_INPUT_KEY)])
+    def from_examples(self, examples):
+        logit = -tf.io.parse_example(examples, {SCORE_FEATURE: tf.io.FixedLenFeature([], tf.float32)})[SCORE_FEATURE]
+        return {features.PROBABILITY_KEY: tf.sigmoid(logit), features.LOGIT_KEY: logit}
+
+
+def test_a_models_test_predictions_are_computed_once_and_again_when_its_folder_is_rewritten(tmp_path, examples):
+    """The page written after a local run reuses what its RunPage step computed in the same
+    process; a model written anew in the same folder is run again."""
+    model_dir = str(tmp_path / "serving_model")
+    test_files = page_data.split_files(examples.uri, "test")
+
+    def probabilities(module=None):
+        if module is not None:
+            tf.saved_model.save(module, model_dir, signatures={features.EXAMPLES_SIGNATURE: module.from_examples})
+        data = page_data.PageData(result=None)
+        page_data.read_predictions(data, model_dir, test_files)
+        return np.array(data.test_probabilities)
+
+    first = probabilities(FlatScoreModel())
+    computed = page_data.test_predictions.cache_info().misses
+    np.testing.assert_allclose(first, tf.sigmoid(LOGITS.astype("float32")).numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(probabilities(), first)
+    assert page_data.test_predictions.cache_info().misses == computed
+
+    np.testing.assert_allclose(probabilities(NegatedScoreModel()), 1.0 - first, rtol=1e-5)
+    assert page_data.test_predictions.cache_info().misses == computed + 1
