@@ -89,35 +89,34 @@ def epochs_done(root: str) -> int:
         return 0
 
 
-def wait_for_epochs(run: DemoRun, count: int) -> None:
+def wait_until(run: DemoRun, done, waiting_for: str) -> None:
+    """Polls `done()` while `run` runs; fails if it ends first or WAIT_S passes."""
     deadline = time.monotonic() + WAIT_S
-    while epochs_done(run.root) < count:
+    while not done():
         assert run.process.poll() is None, f"{run.name} ended early\n{run.explain()}"
-        assert time.monotonic() < deadline, f"{run.name} did not finish epoch {count}\n{run.explain()}"
+        assert time.monotonic() < deadline, f"{run.name}: still waiting for {waiting_for}\n{run.explain()}"
         time.sleep(0.2)
+
+
+def wait_for_epochs(run: DemoRun, count: int) -> None:
+    wait_until(run, lambda: epochs_done(run.root) >= count, f"epoch {count} to finish")
 
 
 def wait_for_output(run: DemoRun, text: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while text not in run.stdout:
-        assert run.process.poll() is None, f"{run.name} ended early\n{run.explain()}"
-        assert time.monotonic() < deadline, f"{run.name} never printed {text!r}\n{run.explain()}"
-        time.sleep(0.2)
+    wait_until(run, lambda: text in run.stdout, repr(text))
 
 
 def wait_for_lock_holder(run: DemoRun) -> None:
     """Until `run` holds the pipeline root's lock (it has written its process id there)."""
     lock = os.path.join(pipeline_root(run.root), run_lock.LOCK_FILE)
-    deadline = time.monotonic() + WAIT_S
-    while True:
+
+    def holds_lock() -> bool:
         try:
-            if json.load(open(lock))["pid"] == run.process.pid:
-                return
+            return json.load(open(lock))["pid"] == run.process.pid
         except (OSError, ValueError, KeyError):
-            pass
-        assert run.process.poll() is None, f"{run.name} ended early\n{run.explain()}"
-        assert time.monotonic() < deadline, f"{run.name} never held the lock\n{run.explain()}"
-        time.sleep(0.2)
+            return False
+
+    wait_until(run, holds_lock, "it to hold the lock")
 
 
 def resumed_line(epochs_done: int, phase: int) -> str:
