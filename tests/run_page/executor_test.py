@@ -28,11 +28,16 @@ FILE_OUTPUTS = (spec.PAGE_KEY, spec.VERDICT_KEY)
 
 class FlatScoreModel(tf.Module):
     """The examples signature as the Trainer exports it (a probability per example, shape
-    [batch]), reading its logit from the example."""
+    [batch]), reading its logit from the example (times `sign`)."""
+
+    def __init__(self, sign: float = 1.0):
+        super().__init__()
+        self.sign = sign
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.EXAMPLES_INPUT_KEY)])
     def from_examples(self, examples):
-        logit = tf.io.parse_example(examples, {SCORE_FEATURE: tf.io.FixedLenFeature([], tf.float32)})[SCORE_FEATURE]
+        logit = self.sign * tf.io.parse_example(
+            examples, {SCORE_FEATURE: tf.io.FixedLenFeature([], tf.float32)})[SCORE_FEATURE]
         return {features.PROBABILITY_KEY: tf.sigmoid(logit), features.LOGIT_KEY: logit}
 
 
@@ -294,15 +299,6 @@ def test_a_metric_that_is_not_a_number_is_left_out_of_the_metrics_output():
     assert kfp_outputs.metrics(PageData(result=result)) == {"binary_accuracy": 0.5, "recall": 0.0}
 
 
-class NegatedScoreModel(tf.Module):
-    """FlatScoreModel with its logits negated."""
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.EXAMPLES_INPUT_KEY)])
-    def from_examples(self, examples):
-        logit = -tf.io.parse_example(examples, {SCORE_FEATURE: tf.io.FixedLenFeature([], tf.float32)})[SCORE_FEATURE]
-        return {features.PROBABILITY_KEY: tf.sigmoid(logit), features.LOGIT_KEY: logit}
-
-
 def test_a_models_test_predictions_are_computed_once_and_again_when_its_folder_is_rewritten(tmp_path, examples):
     """The page written after a local run reuses what its RunPage step computed in the same
     process; a model written anew in the same folder is run again."""
@@ -322,5 +318,5 @@ def test_a_models_test_predictions_are_computed_once_and_again_when_its_folder_i
     np.testing.assert_array_equal(probabilities(), first)
     assert page_data.test_predictions.cache_info().misses == computed
 
-    np.testing.assert_allclose(probabilities(NegatedScoreModel()), 1.0 - first, rtol=1e-5)
+    np.testing.assert_allclose(probabilities(FlatScoreModel(sign=-1.0)), 1.0 - first, rtol=1e-5)
     assert page_data.test_predictions.cache_info().misses == computed + 1
