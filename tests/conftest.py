@@ -6,7 +6,10 @@ their own.
 below but `pushed_model` (seconds to make), and every test module (its module fixtures), is
 made by one worker only: tests/support/xdist_groups.py puts all the tests that reach one of
 them into one group. `pushed_model` and `former_export` are made once too, by the first worker
-that needs each, under a lock in the session's temporary root (beside the workers' folders)."""
+that needs each, under a lock in the session's temporary root (beside the workers' folders).
+
+The fixtures that need TensorFlow import it when first used: pytest-xdist's controller loads
+this file too, before it starts the workers, and runs no test."""
 
 import fcntl
 import glob
@@ -21,8 +24,6 @@ import pytest
 
 from pipeline.cli import exit_status
 from support import container_host, demo_inputs as demo_inputs_lib
-from support.module_export import small_module_export
-from support.serving_model import export_and_push
 from support.xdist_groups import DemoInputsFirst
 from support.xdist_groups import pytest_collection_modifyitems  # noqa: F401 (a hook pytest finds here)
 
@@ -133,12 +134,16 @@ def compiled_runs(tmp_path_factory, demo_inputs):
 @pytest.fixture(scope="session")
 def pushed_model(tmp_path_factory) -> str:
     """`<root>/serving_model/cats_vs_dogs/<version>`: the small serving model, exported and pushed."""
+    from support.serving_model import export_and_push  # when used (the module's docstring)
+
     return _made_once(tmp_path_factory, "pushed_model", export_and_push)
 
 
 @pytest.fixture(scope="session")
 def former_export(tmp_path_factory) -> str:
     """The same small model exported the former way (a tf.Module), which TF Serving's loader refuses."""
+    from support.module_export import small_module_export  # when used (the module's docstring)
+
     return _made_once(tmp_path_factory, "former_export", small_module_export)
 
 
